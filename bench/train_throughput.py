@@ -1,0 +1,115 @@
+"""Training throughput of jointvae-tf against the original PyTorch architecture, side by side.
+
+For each config (32x32x1 cont 10 + disc [10]; 64x64x1 cont 6 + disc [3]), batch 64, this
+times full training steps through `model.fit` with the defaults a user gets from a plain
+`model.compile(optimizer=...)`, and in the same invocation runs
+`../shared/bench/torch_reference.py` (skipped when torch is not installed). The two are
+alternated `--rounds` times and the median of each is reported, to blunt a noisy machine.
+
+Prints one JSON object.
+
+    python bench/train_throughput.py [--steps 200] [--rounds 3] [--configs 32,64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+TORCH_REFERENCE = os.path.join(ROOT, "..", "shared", "bench", "torch_reference.py")
+CONFIGS = {32: ((32, 32, 1), "cont=10,disc=10"), 64: ((64, 64, 1), "cont=6,disc=3")}
+
+
+def jointvae_images_per_s(size: int, steps: int, batch: int, warmup: int, compile_kwargs: dict) -> float:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import jointvae_tf as jv
+
+    image_shape, spec = CONFIGS[size]
+    keras.utils.set_random_seed(0)
+    model = jv.JointVAE(image_shape=image_shape, latent_spec=spec, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(5e-4), **compile_kwargs)
+    images = (np.random.RandomState(0).rand(8 * batch, *image_shape) > 0.5).astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices(images).batch(batch, drop_remainder=True).cache().repeat()
+    dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    model.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0)
+    start = time.perf_counter()
+    model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+    return steps * batch / (time.perf_counter() - start)
+
+
+def torch_images_per_s(size: int, steps: int, batch: int) -> float | None:
+    if importlib.util.find_spec("torch") is None or not os.path.exists(TORCH_REFERENCE):
+        return None
+    out = subprocess.run(
+        [sys.executable, TORCH_REFERENCE, "--image_size", str(size), "--steps", str(steps), "--batch", str(batch)],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return float(json.loads(out.strip().splitlines()[-1])["images_per_s"])
+
+
+def _ours_in_subprocess(size, steps, batch, warmup, compile_kwargs) -> float:
+    """One measurement in a fresh process, as the torch reference runs, so neither inherits the other's state."""
+    out = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--worker", str(size), "--steps", str(steps),
+         "--batch", str(batch), "--warmup", str(warmup), "--compile", json.dumps(compile_kwargs)],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--configs", default="32,64")
+    parser.add_argument(
+        "--compile", default="{}",
+        help='JSON of extra compile() arguments to compare against the defaults, e.g. \'{"jit_compile": true}\'',
+    )
+    parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    compile_kwargs = json.loads(args.compile)
+    if args.worker is not None:
+        print(jointvae_images_per_s(args.worker, args.steps, args.batch, args.warmup, compile_kwargs))
+        return
+    result = {"batch": args.batch, "steps": args.steps, "rounds": args.rounds, "compile": compile_kwargs,
+              "cpu_count": os.cpu_count(), "configs": {}}
+    for size in (int(s) for s in args.configs.split(",")):
+        if size not in CONFIGS:
+            sys.exit(f"--configs: unknown size {size}; allowed: {sorted(CONFIGS)}")
+        ours, theirs = [], []
+        for _ in range(args.rounds):
+            ours.append(_ours_in_subprocess(size, args.steps, args.batch, args.warmup, compile_kwargs))
+            reference = torch_images_per_s(size, args.steps, args.batch)
+            if reference is not None:
+                theirs.append(reference)
+        entry = {"image_shape": list(CONFIGS[size][0]), "latent_spec": CONFIGS[size][1],
+                 "jointvae_tf_images_per_s": round(statistics.median(ours), 1),
+                 "jointvae_tf_runs": [round(v, 1) for v in ours]}
+        if theirs:
+            entry["torch_reference_images_per_s"] = round(statistics.median(theirs), 1)
+            entry["torch_reference_runs"] = [round(v, 1) for v in theirs]
+            entry["ratio"] = round(statistics.median(ours) / statistics.median(theirs), 3)
+        else:
+            entry["torch_reference"] = "skipped: torch is not installed"
+        result["configs"][str(size)] = entry
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""jointvae-tf: JointVAE (Dupont, NeurIPS 2018) in TensorFlow and Keras 3.
+
+Public API:
+    LatentSpec, Capacity          the latent space and the capacity schedules
+    JointVAE                      the keras.Model (custom train_step / test_step)
+    GaussianSampler, GumbelSoftmaxSampler   tfd-backed sampling layers
+    losses                        the objective as pure functions
+    data, metrics, viz, compat    loaded on first use
+"""
+
+import importlib
+
+from jointvae_tf import losses
+from jointvae_tf.latents import Capacity, LatentSpec
+from jointvae_tf.layers import GaussianSampler, GumbelSoftmaxSampler
+from jointvae_tf.model import JointVAE
+
+__version__ = "0.1.0"
+
+_LAZY_SUBMODULES = ("data", "metrics", "viz", "compat", "presets", "training")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        module = importlib.import_module(f"jointvae_tf.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'jointvae_tf' has no attribute {name!r}")
+
+
+__all__ = [
+    "Capacity",
+    "GaussianSampler",
+    "GumbelSoftmaxSampler",
+    "JointVAE",
+    "LatentSpec",
+    "losses",
+    *_LAZY_SUBMODULES,
+]

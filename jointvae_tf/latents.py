@@ -1,0 +1,186 @@
+"""The latent space of a JointVAE and the capacity schedules that shape it.
+
+`LatentSpec` says how many continuous dimensions `z` and which discrete latents
+`c_1, c_2, ...` (with `K_i` categories each) a model has. The latent vector the
+decoder takes is laid out as in the reference code:
+
+    [z (continuous), c_1 (K_1, one-hot or relaxed), c_2 (K_2), ...]   shape [batch, latent_dim]
+
+`Capacity` is one capacity schedule of the paper: the target KL `C` grows
+linearly from `min` to `max` over `num_iters` steps and the loss pulls the KL
+towards it with weight `gamma`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+
+
+def _as_count(value: Any, what: str, minimum: int) -> int:
+    """Returns `value` as an int >= minimum, or raises a one-line ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
+    try:
+        number = int(str(value).strip()) if isinstance(value, str) else int(value)
+    except ValueError:
+        raise ValueError(f"{what} must be an integer >= {minimum}, got {value!r}") from None
+    if number != value and not isinstance(value, str) or number < minimum:
+        raise ValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
+    return number
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentSpec:
+    """Continuous and discrete latent variables of a JointVAE.
+
+    Attributes:
+      continuous: number of continuous (Gaussian) dimensions, >= 0.
+      discrete: category count `K_i` (>= 2) of every discrete latent.
+    """
+
+    continuous: int = 0
+    discrete: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        continuous = _as_count(self.continuous, "LatentSpec.continuous", 0)
+        discrete = self.discrete
+        if isinstance(discrete, (int, str)):
+            discrete = (discrete,)
+        if not isinstance(discrete, Iterable):
+            raise ValueError(f"LatentSpec.discrete must be a sequence of integers >= 2, got {self.discrete!r}")
+        discrete = tuple(_as_count(k, "each discrete latent's category count", 2) for k in discrete)
+        if continuous == 0 and not discrete:
+            raise ValueError("LatentSpec needs at least one latent: got continuous=0 and no discrete latents")
+        object.__setattr__(self, "continuous", continuous)
+        object.__setattr__(self, "discrete", discrete)
+
+    @classmethod
+    def parse(cls, text: str) -> "LatentSpec":
+        """Parses `"cont=10,disc=10"`; several discrete latents as `"cont=32,disc=2,2,2"`.
+
+        Keys are `cont`/`continuous` and `disc`/`discrete`; a number without a
+        key belongs to the key before it.
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"latent spec must look like 'cont=10,disc=10', got {text!r}")
+        values: dict[str, list[str]] = {}
+        key = None
+        for token in re.split(r"[,;\s]+", text.strip().strip("{}")):
+            if not token:
+                continue
+            if "=" in token:
+                key, token = (part.strip() for part in token.split("=", 1))
+                key = {"continuous": "cont", "discrete": "disc"}.get(key, key)
+                if key not in ("cont", "disc"):
+                    raise ValueError(f"unknown key {key!r} in latent spec {text!r}: allowed keys are cont and disc")
+                if key in values:
+                    raise ValueError(f"key {key!r} given twice in latent spec {text!r}")
+                values[key] = []
+            elif key is None:
+                raise ValueError(f"latent spec must look like 'cont=10,disc=10', got {text!r}")
+            token = token.strip("[]()")
+            if token:
+                values[key].append(token)
+        cont = values.get("cont", ["0"])
+        if len(cont) != 1:
+            raise ValueError(f"'cont' takes one number in latent spec {text!r}, got {cont}")
+        return cls(continuous=cont[0], discrete=tuple(values.get("disc", [])))
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any]) -> "LatentSpec":
+        """From `{"cont": 10, "disc": [10]}` (the reference's specs.json) or `to_dict()` output."""
+        if isinstance(config, LatentSpec):
+            return config
+        if not isinstance(config, Mapping):
+            raise ValueError(f"latent spec must be a dict like {{'cont': 10, 'disc': [10]}}, got {config!r}")
+        aliases = {"continuous": "cont", "discrete": "disc"}
+        unknown = [k for k in config if aliases.get(k, k) not in ("cont", "disc")]
+        if unknown:
+            raise ValueError(f"unknown key(s) {unknown} in latent spec {dict(config)!r}: allowed keys are cont and disc")
+        normal = {aliases.get(k, k): v for k, v in config.items()}
+        return cls(continuous=normal.get("cont", 0), discrete=tuple(normal.get("disc", ()) or ()))
+
+    @classmethod
+    def coerce(cls, value: "LatentSpec | str | Mapping[str, Any]") -> "LatentSpec":
+        """Accepts a LatentSpec, a string for `parse` or a dict for `from_dict`."""
+        if isinstance(value, LatentSpec):
+            return value
+        if isinstance(value, str):
+            return cls.parse(value)
+        return cls.from_dict(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cont": self.continuous, "disc": list(self.discrete)}
+
+    def __str__(self) -> str:
+        disc = ",".join(str(k) for k in self.discrete)
+        return f"cont={self.continuous}" + (f",disc={disc}" if disc else "")
+
+    @property
+    def num_discrete(self) -> int:
+        return len(self.discrete)
+
+    @property
+    def discrete_dim(self) -> int:
+        """Width of all one-hot parts together: sum of K_i."""
+        return sum(self.discrete)
+
+    @property
+    def latent_dim(self) -> int:
+        """Width of the decoder's input `[z, c_1, ..., c_n]`."""
+        return self.continuous + self.discrete_dim
+
+    @property
+    def max_discrete_capacity(self) -> float:
+        """sum(log K_i): the largest KL a set of categoricals can have to uniform priors."""
+        return float(sum(math.log(k) for k in self.discrete))
+
+    def discrete_slices(self) -> list[slice]:
+        """Slices of the latent vector holding each discrete latent's one-hot part."""
+        slices, start = [], self.continuous
+        for k in self.discrete:
+            slices.append(slice(start, start + k))
+            start += k
+        return slices
+
+
+class Capacity(NamedTuple):
+    """A capacity schedule: C(t) = min(max, min + (max - min) * t / num_iters), weighted by gamma."""
+
+    min: float
+    max: float
+    num_iters: int
+    gamma: float
+
+    @classmethod
+    def coerce(cls, value: "Capacity | str | Sequence[float]") -> "Capacity":
+        """Accepts a Capacity, a sequence `(min, max, num_iters, gamma)` or the string "min,max,num_iters,gamma"."""
+        if isinstance(value, Capacity):
+            cap = value
+        else:
+            parts = value.split(",") if isinstance(value, str) else value
+            try:
+                parts = list(parts)
+                if len(parts) != 4:
+                    raise ValueError
+                cap = cls(float(parts[0]), float(parts[1]), int(float(parts[2])), float(parts[3]))
+            except (TypeError, ValueError):
+                raise ValueError(f"capacity must be 'min,max,num_iters,gamma' (4 numbers), got {value!r}") from None
+        return cap.validated()
+
+    def validated(self) -> "Capacity":
+        if not all(math.isfinite(v) for v in (self.min, self.max, self.gamma)):
+            raise ValueError(f"capacity values must be finite, got {tuple(self)}")
+        if self.min < 0 or self.max < self.min:
+            raise ValueError(f"capacity needs 0 <= min <= max, got min={self.min}, max={self.max}")
+        if int(self.num_iters) != self.num_iters or self.num_iters < 1:
+            raise ValueError(f"capacity num_iters must be an integer >= 1, got {self.num_iters!r}")
+        if self.gamma < 0:
+            raise ValueError(f"capacity gamma must be >= 0, got {self.gamma}")
+        return Capacity(float(self.min), float(self.max), int(self.num_iters), float(self.gamma))
+
+    def __str__(self) -> str:
+        return f"{self.min:g},{self.max:g},{self.num_iters},{self.gamma:g}"

@@ -1,0 +1,293 @@
+"""JointVAE: the Keras model that wires networks, samplers and the loss together.
+
+    images [batch, H, W, C] -> encoder -> mean, log_var [batch, cont], logits_i [batch, K_i]
+      -> GaussianSampler / GumbelSoftmaxSampler -> latent [batch, cont + sum K_i]
+      -> decoder -> logits [batch, H, W, C] -> losses.jointvae_loss
+
+`train_step` follows the reference optimisation: the capacity schedules run on the
+optimizer's iteration count t (from 1 at the first step, so they survive a
+checkpoint restore), the loss is back-propagated divided by H*W (the reference
+normalises by the number of pixels) and by the number of replicas (Keras sums
+gradients across replicas), and Adam uses epsilon 1e-8. Metrics report the loss
+unscaled.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Sequence
+
+import keras
+import tensorflow as tf
+
+from jointvae_tf import losses
+from jointvae_tf.latents import Capacity, LatentSpec
+from jointvae_tf.layers import GaussianSampler, GumbelSoftmaxSampler, replica_seed
+from jointvae_tf.networks import build_decoder, build_decoder_logits, build_encoder, validate_image_shape
+
+DEFAULT_CAPACITY = Capacity(0.0, 5.0, 25000, 30.0)
+DEFAULT_LEARNING_RATE = 5e-4
+# The reference uses PyTorch's Adam (epsilon 1e-8); Keras' default is 1e-7.
+ADAM_EPSILON = 1e-8
+# Measured on a 2-core CPU (bench/train_throughput.py): XLA made training slower than
+# TF's default oneDNN kernels, and running several steps per tf.function call removes
+# most of the per-step Python overhead.
+DEFAULT_JIT_COMPILE = False
+DEFAULT_STEPS_PER_EXECUTION = 10
+
+METRIC_NAMES = (
+    "loss",
+    "reconstruction_loss",
+    "kl_continuous",
+    "kl_discrete",
+    "capacity_continuous",
+    "capacity_discrete",
+)
+
+
+def default_optimizer(learning_rate: float = DEFAULT_LEARNING_RATE) -> keras.optimizers.Optimizer:
+    """Adam as the reference configures it (epsilon 1e-8)."""
+    return keras.optimizers.Adam(learning_rate=learning_rate, epsilon=ADAM_EPSILON)
+
+
+@keras.saving.register_keras_serializable(package="jointvae_tf")
+class JointVAE(keras.Model):
+    """Joint continuous and discrete VAE with capacity-controlled KL terms (Dupont, 2018).
+
+    Args:
+      image_shape: (height, width, channels) with height = width in {32, 64}.
+      latent_spec: a `LatentSpec`, a string like "cont=10,disc=10" or a dict {"cont": 10, "disc": [10]}.
+      temperature: Gumbel-softmax temperature of the discrete samplers.
+      cont_capacity, disc_capacity: `Capacity(min, max, num_iters, gamma)` schedules (or 4-sequences).
+      seed: base of the stateless sampling noise in `train_step`; random when None.
+    """
+
+    def __init__(
+        self,
+        image_shape: Sequence[int] = (32, 32, 1),
+        latent_spec: LatentSpec | str | dict = LatentSpec(10, (10,)),
+        temperature: float = 0.67,
+        cont_capacity: Capacity | Sequence[float] = DEFAULT_CAPACITY,
+        disc_capacity: Capacity | Sequence[float] = DEFAULT_CAPACITY,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.image_shape = validate_image_shape(image_shape)
+        self.latent_spec = LatentSpec.coerce(latent_spec)
+        self.cont_capacity = Capacity.coerce(cont_capacity)
+        self.disc_capacity = Capacity.coerce(disc_capacity)
+        self.seed = random.randrange(2**31 - 1) if seed is None else int(seed)
+        spec = self.latent_spec
+
+        self.encoder = build_encoder(self.image_shape, spec)
+        self.decoder_logits = build_decoder_logits(self.image_shape, spec)
+        self.decoder = build_decoder(self.decoder_logits)
+        self.gaussian_sampler = GaussianSampler(seed=self.seed, name="gaussian_sampler") if spec.continuous else None
+        self.gumbel_samplers = [
+            GumbelSoftmaxSampler(temperature, seed=self.seed + 1 + i, name=f"gumbel_sampler_{i}")
+            for i in range(spec.num_discrete)
+        ]
+        self.temperature = float(temperature)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
+        self.built = True
+
+    # ----------------------------------------------------------------- config
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "image_shape": list(self.image_shape),
+            "latent_spec": self.latent_spec.to_dict(),
+            "temperature": self.temperature,
+            "cont_capacity": list(self.cont_capacity),
+            "disc_capacity": list(self.disc_capacity),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "JointVAE":
+        return cls(**config)
+
+    def compile(
+        self,
+        optimizer: keras.optimizers.Optimizer | str | None = None,
+        jit_compile: bool | str = DEFAULT_JIT_COMPILE,
+        steps_per_execution: int | None = None,
+        **kwargs,
+    ):
+        """Like `keras.Model.compile`, with the measured-fastest defaults and the reference's Adam.
+
+        The loss is built in; `loss=` is not accepted. `steps_per_execution` defaults to
+        10 on one replica and 1 on several: Keras 3 cannot run a multi-step loop under a
+        multi-replica strategy (keras-team/keras#19246, "You must feed a value for
+        placeholder tensor"), so asking for more than 1 there is refused.
+        """
+        if "loss" in kwargs:
+            raise ValueError("JointVAE computes its own loss: compile() takes no loss=")
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        if steps_per_execution is None:
+            steps_per_execution = DEFAULT_STEPS_PER_EXECUTION if replicas == 1 else 1
+        elif steps_per_execution > 1 and replicas > 1:
+            raise ValueError(
+                f"steps_per_execution={steps_per_execution} is not supported with {replicas} replicas "
+                "(Keras 3 fails on it, keras-team/keras#19246): use 1"
+            )
+        super().compile(
+            optimizer=default_optimizer() if optimizer is None else optimizer,
+            jit_compile=jit_compile,
+            steps_per_execution=steps_per_execution,
+            **kwargs,
+        )
+
+    def compile_from_config(self, config):
+        """Re-compiles a loaded model (so `.keras` files restore the optimizer and its iteration count)."""
+        config = keras.saving.deserialize_keras_object(config)
+        if config.get("loss") is not None:
+            raise ValueError(f"JointVAE computes its own loss, found loss={config['loss']!r} in the compile config")
+        config.pop("loss", None)
+        self.compile(**config)
+        if self.optimizer is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    # ---------------------------------------------------------------- checks
+    def _check_images(self, images) -> tf.Tensor:
+        images = tf.convert_to_tensor(images)
+        if not images.dtype.is_floating:
+            images = tf.cast(images, tf.float32)
+        shape = images.shape
+        if shape.rank != 4 or any(s is not None and s != e for s, e in zip(shape[1:], self.image_shape)):
+            got = shape.as_list() if shape.rank is not None else "unknown rank"
+            raise ValueError(f"images must have shape [batch, {', '.join(map(str, self.image_shape))}], got {got}")
+        return tf.cast(images, tf.float32)
+
+    def _check_latent(self, latent) -> tf.Tensor:
+        latent = tf.convert_to_tensor(latent, dtype=tf.float32)
+        dim = self.latent_spec.latent_dim
+        if latent.shape.rank != 2 or latent.shape[-1] != dim:
+            raise ValueError(f"latent must have shape [batch, {dim}] for {self.latent_spec}, got {latent.shape.as_list()}")
+        return latent
+
+    @staticmethod
+    def _unpack(data):
+        if isinstance(data, dict):
+            return data["images"] if "images" in data else data["image"]
+        if isinstance(data, (tuple, list)):
+            return data[0]
+        return data
+
+    # ------------------------------------------------------------ forward
+    def _encode(self, images, training=False):
+        """Encoder outputs as (mean or None, log_var or None, [logits_i])."""
+        outputs = self.encoder(images, training=training)
+        logits = [outputs[f"logits_{i}"] for i in range(self.latent_spec.num_discrete)]
+        return outputs.get("mean"), outputs.get("log_var"), logits
+
+    def _sample_latent(self, mean, log_var, logits, training=False, seed=None) -> tf.Tensor:
+        """Concatenates [z, c_1, ..., c_n]; `seed` [2] drives the training noise of every sampler."""
+        num_samplers = len(self.gumbel_samplers) + (1 if self.gaussian_sampler else 0)
+        seeds = [None] * num_samplers if seed is None else tf.unstack(
+            tf.random.experimental.stateless_split(seed, num_samplers)
+        )
+        parts = []
+        if self.gaussian_sampler is not None:
+            parts.append(self.gaussian_sampler([mean, log_var], training=training, seed=seeds.pop(0)))
+        for sampler, category_logits in zip(self.gumbel_samplers, logits):
+            parts.append(sampler(category_logits, training=training, seed=seeds.pop(0)))
+        return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
+
+    def call(self, images, training=False):
+        """Reconstructions [batch, H, W, C] in [0, 1] (the posterior mode at inference)."""
+        images = self._check_images(images)
+        mean, log_var, logits = self._encode(images, training=training)
+        latent = self._sample_latent(mean, log_var, logits, training=training)
+        return tf.sigmoid(self.decoder_logits(latent, training=training))
+
+    def _loss_terms(self, images, training, seed=None, step=None):
+        mean, log_var, logits = self._encode(images, training=training)
+        latent = self._sample_latent(mean, log_var, logits, training=training, seed=seed)
+        recon_logits = self.decoder_logits(latent, training=training)
+        return losses.jointvae_loss(
+            images, recon_logits, mean, log_var, logits, step, self.cont_capacity, self.disc_capacity
+        )
+
+    def _step_seed(self, step) -> tf.Tensor:
+        """Stateless seed [2] for this step and replica: model seed, iteration, replica id."""
+        seed = tf.stack([tf.constant(self.seed, tf.int32), tf.cast(step, tf.int32)])
+        return replica_seed(seed)
+
+    def train_step(self, data):
+        images = self._check_images(self._unpack(data))
+        step = self.optimizer.iterations + 1
+        num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        height, width, _ = self.image_shape
+        with tf.GradientTape() as tape:
+            terms = self._loss_terms(images, training=True, seed=self._step_seed(step), step=step)
+            scaled_loss = terms["loss"] / float(height * width * num_replicas)
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled_loss, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return self._update_trackers(terms)
+
+    def test_step(self, data):
+        images = self._check_images(self._unpack(data))
+        step = tf.maximum(self.optimizer.iterations, 1) if self.optimizer is not None else 1
+        return self._update_trackers(self._loss_terms(images, training=False, step=step))
+
+    def predict_step(self, data):
+        return self(self._unpack(data), training=False)
+
+    def _update_trackers(self, terms):
+        for name, tracker in self.trackers.items():
+            tracker.update_state(terms[name])
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    # ------------------------------------------------------------ public API
+    def encode(self, images) -> dict[str, Any]:
+        """Posterior parameters of images [batch, H, W, C].
+
+        Returns:
+          {"mean": [batch, cont], "log_var": [batch, cont], "logits": [[batch, K_i], ...]}
+          (mean and log_var are [batch, 0] without continuous latents).
+        """
+        images = self._check_images(images)
+        mean, log_var, logits = self._encode(images, training=False)
+        if mean is None:
+            mean = log_var = tf.zeros([tf.shape(images)[0], 0])
+        return {"mean": mean, "log_var": log_var, "logits": logits}
+
+    def latent(self, images) -> tf.Tensor:
+        """The deterministic latent [batch, latent_dim] of images: [mean, one-hot(argmax c_i)...]."""
+        images = self._check_images(images)
+        return self._sample_latent(*self._encode(images, training=False), training=False)
+
+    def decode(self, latent) -> tf.Tensor:
+        """Images [batch, H, W, C] in [0, 1] from latents [batch, latent_dim] laid out as [z, c_1, ...]."""
+        return self.decoder(self._check_latent(latent), training=False)
+
+    def reconstruct(self, images) -> tf.Tensor:
+        """Decodes the posterior mode of images [batch, H, W, C]."""
+        return self(images, training=False)
+
+    def sample_prior(self, num: int, seed: int | None = None) -> tf.Tensor:
+        """Latents [num, latent_dim] from the prior: z ~ N(0, I), each c_i uniform one-hot."""
+        num = int(num)
+        if num < 1:
+            raise ValueError(f"number of samples must be >= 1, got {num}")
+        base = tf.constant([random.randrange(2**31 - 1) if seed is None else int(seed), 0], tf.int32)
+        seeds = tf.unstack(tf.random.experimental.stateless_split(base, 1 + self.latent_spec.num_discrete))
+        parts = []
+        if self.latent_spec.continuous:
+            parts.append(tf.random.stateless_normal([num, self.latent_spec.continuous], seed=seeds[0]))
+        for k, s in zip(self.latent_spec.discrete, seeds[1:]):
+            categories = tf.random.stateless_uniform([num], seed=s, maxval=k, dtype=tf.int32)
+            parts.append(tf.one_hot(categories, k))
+        return tf.concat(parts, axis=-1)
+
+    def sample(self, num: int, seed: int | None = None) -> tf.Tensor:
+        """Images [num, H, W, C] decoded from prior samples (reproducible with `seed`)."""
+        return self.decode(self.sample_prior(num, seed=seed))

@@ -1,0 +1,103 @@
+"""Encoder and decoder networks: exactly the reference architecture, for 32x32 and 64x64 images.
+
+Encoder: Conv2D(k4, s2, 'same', ReLU) x [32, (32 for 64x64), 64, 64] -> flatten ->
+Dense 256 ReLU -> heads: Dense(cont) mean, Dense(cont) log_var, Dense(K_i) logits per
+discrete latent.
+
+Decoder: Dense 256 ReLU -> Dense 1024 ReLU -> reshape [4, 4, 64] ->
+Conv2DTranspose(k4, s2, 'same', ReLU) x [(64 for 64x64), 32, 32] -> Conv2DTranspose(C):
+logits. The sigmoid stays outside the logits network so that the loss is a stable
+BCE on logits.
+
+With kernel 4 and stride 2, Keras 'same' padding reproduces PyTorch's padding=1 for
+both convolutions and transposed convolutions, so weights port layer for layer.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import keras
+
+from jointvae_tf.latents import LatentSpec
+
+SUPPORTED_SIZES = (32, 64)
+HIDDEN_UNITS = 256
+FEATURE_SHAPE = (4, 4, 64)
+
+
+def validate_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
+    """Returns image_shape as (height, width, channels), or raises ValueError."""
+    try:
+        height, width, channels = (int(v) for v in image_shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"image_shape must be (height, width, channels), got {image_shape!r}") from None
+    if height != width or height not in SUPPORTED_SIZES:
+        raise ValueError(
+            f"image_shape {tuple(image_shape)} is not supported: height and width must both be 32 or 64"
+        )
+    if channels < 1:
+        raise ValueError(f"image_shape channels must be >= 1, got {channels}")
+    return height, width, channels
+
+
+def _encoder_filters(size: int) -> list[int]:
+    return [32, 32, 64, 64] if size == 64 else [32, 64, 64]
+
+
+def _decoder_filters(size: int) -> list[int]:
+    return [64, 32, 32] if size == 64 else [32, 32]
+
+
+def build_encoder(image_shape: Sequence[int], latent_spec: LatentSpec, name: str = "encoder") -> keras.Model:
+    """Builds the encoder.
+
+    Args:
+      image_shape: (height, width, channels), height = width in {32, 64}.
+      latent_spec: the latents to parameterise.
+
+    Returns:
+      A functional model mapping images [batch, height, width, channels] to a dict:
+      "mean" and "log_var" [batch, cont] (only when cont > 0) and "logits_i" [batch, K_i]
+      for each discrete latent i.
+    """
+    height, _, _ = shape = validate_image_shape(image_shape)
+    images = keras.Input(shape=shape, name="images")
+    x = images
+    for i, filters in enumerate(_encoder_filters(height)):
+        x = keras.layers.Conv2D(filters, 4, strides=2, padding="same", activation="relu", name=f"conv_{i}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    hidden = keras.layers.Dense(HIDDEN_UNITS, activation="relu", name="hidden")(x)
+    outputs = {}
+    if latent_spec.continuous:
+        outputs["mean"] = keras.layers.Dense(latent_spec.continuous, name="mean")(hidden)
+        outputs["log_var"] = keras.layers.Dense(latent_spec.continuous, name="log_var")(hidden)
+    for i, k in enumerate(latent_spec.discrete):
+        outputs[f"logits_{i}"] = keras.layers.Dense(k, name=f"logits_{i}")(hidden)
+    return keras.Model(images, outputs, name=name)
+
+
+def build_decoder_logits(
+    image_shape: Sequence[int], latent_spec: LatentSpec, name: str = "decoder_logits"
+) -> keras.Model:
+    """Builds the decoder up to its logits: latent [batch, latent_dim] -> logits [batch, height, width, channels]."""
+    height, _, channels = validate_image_shape(image_shape)
+    latent = keras.Input(shape=(latent_spec.latent_dim,), name="latent")
+    x = keras.layers.Dense(HIDDEN_UNITS, activation="relu", name="hidden")(latent)
+    x = keras.layers.Dense(math.prod(FEATURE_SHAPE), activation="relu", name="features")(x)
+    x = keras.layers.Reshape(FEATURE_SHAPE, name="reshape")(x)
+    for i, filters in enumerate(_decoder_filters(height)):
+        x = keras.layers.Conv2DTranspose(
+            filters, 4, strides=2, padding="same", activation="relu", name=f"deconv_{i}"
+        )(x)
+    logits = keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same", name="logits")(x)
+    return keras.Model(latent, logits, name=name)
+
+
+def build_decoder(decoder_logits: keras.Model, name: str = "decoder") -> keras.Model:
+    """Wraps a logits network with the output sigmoid: latent [batch, latent_dim] -> images in [0, 1]."""
+    latent = keras.Input(shape=decoder_logits.input_shape[1:], name="latent")
+    images = keras.layers.Activation("sigmoid", name="sigmoid")(decoder_logits(latent))
+    return keras.Model(latent, images, name=name)
+

@@ -1,0 +1,101 @@
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import jointvae_tf as jv
+from jointvae_tf import losses
+
+
+def _np_bce(x, logits):
+    p = 1.0 / (1.0 + np.exp(-logits))
+    per = -(x * np.log(p) + (1 - x) * np.log(1 - p))
+    return per.reshape(len(x), -1).sum(axis=1).mean()
+
+
+def _np_kl_normal(mean, log_var):
+    return (0.5 * (mean**2 + np.exp(log_var) - 1 - log_var)).mean(axis=0)
+
+
+def _np_kl_cat(logits):
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    entropy = -(p * np.log(p)).sum(axis=1)
+    return np.log(logits.shape[1]) - entropy.mean()
+
+
+def test_reconstruction_loss_matches_numpy():
+    rng = np.random.RandomState(0)
+    x = rng.rand(5, 8, 8, 3).astype("float32")
+    logits = rng.randn(5, 8, 8, 3).astype("float32") * 3
+    assert losses.reconstruction_loss(x, tf.constant(logits)).numpy() == pytest.approx(_np_bce(x, logits), rel=1e-5)
+
+
+def test_reconstruction_loss_is_stable_for_saturated_logits():
+    x = np.zeros((2, 4, 4, 1), "float32")
+    value = losses.reconstruction_loss(x, tf.fill([2, 4, 4, 1], -200.0)).numpy()
+    assert np.isfinite(value) and value < 1e-6
+    value = losses.reconstruction_loss(x, tf.fill([2, 4, 4, 1], 200.0)).numpy()
+    assert value == pytest.approx(200.0 * 16, rel=1e-5)
+
+
+def test_kl_normal_matches_numpy_and_is_zero_at_the_prior():
+    rng = np.random.RandomState(1)
+    mean, log_var = rng.randn(7, 4).astype("float32"), rng.randn(7, 4).astype("float32")
+    np.testing.assert_allclose(losses.kl_normal(mean, log_var).numpy(), _np_kl_normal(mean, log_var), rtol=1e-5)
+    assert losses.kl_normal(mean, log_var).shape == (4,)
+    np.testing.assert_allclose(losses.kl_normal(np.zeros((3, 4), "float32"), np.zeros((3, 4), "float32")), 0.0)
+
+
+def test_kl_categorical_matches_numpy_and_is_zero_at_uniform():
+    rng = np.random.RandomState(2)
+    a, b = rng.randn(6, 10).astype("float32") * 2, rng.randn(6, 3).astype("float32")
+    assert losses.kl_categorical_uniform(tf.constant(a)).numpy() == pytest.approx(_np_kl_cat(a), rel=1e-5)
+    per_latent = losses.kl_categorical_uniform([tf.constant(a), tf.constant(b)]).numpy()
+    np.testing.assert_allclose(per_latent, [_np_kl_cat(a), _np_kl_cat(b)], rtol=1e-5)
+    assert abs(losses.kl_categorical_uniform(tf.zeros([4, 5])).numpy()) < 1e-6
+    # A confident posterior approaches log K.
+    confident = tf.constant([[50.0, 0.0, 0.0]])
+    assert losses.kl_categorical_uniform(confident).numpy() == pytest.approx(math.log(3), abs=1e-5)
+
+
+@pytest.mark.parametrize("step, expected", [(0, 1.0), (50, 3.0), (100, 5.0), (1000, 5.0)])
+def test_capacity_schedule(step, expected):
+    cap = jv.Capacity(1.0, 5.0, 100, 30.0)
+    assert losses.capacity_value(cap, step).numpy() == pytest.approx(expected)
+
+
+def test_capacity_upper_clip():
+    cap = jv.Capacity(0.0, 10.0, 100, 30.0)
+    assert losses.capacity_value(cap, 100, upper=math.log(3)).numpy() == pytest.approx(math.log(3), rel=1e-6)
+    assert losses.capacity_value(cap, 5, upper=math.log(3)).numpy() == pytest.approx(0.5)
+
+
+def test_jointvae_loss_combines_the_terms():
+    rng = np.random.RandomState(3)
+    x = (rng.rand(4, 32, 32, 1) > 0.5).astype("float32")
+    logits = rng.randn(4, 32, 32, 1).astype("float32")
+    mean, log_var = rng.randn(4, 6).astype("float32"), rng.randn(4, 6).astype("float32")
+    cat = [rng.randn(4, 3).astype("float32"), rng.randn(4, 2).astype("float32")]
+    cz, cc = jv.Capacity(0.0, 40.0, 1000, 150.0), jv.Capacity(0.0, 5.0, 1000, 100.0)
+    terms = losses.jointvae_loss(x, tf.constant(logits), mean, log_var, cat, 600, cz, cc)
+    kl_z = _np_kl_normal(mean, log_var).sum()
+    kl_c = _np_kl_cat(cat[0]) + _np_kl_cat(cat[1])
+    c_z, c_c = 24.0, min(3.0, math.log(3) + math.log(2))
+    expected = _np_bce(x, logits) + 150 * abs(kl_z - c_z) + 100 * abs(kl_c - c_c)
+    assert terms["loss"].numpy() == pytest.approx(expected, rel=1e-5)
+    assert terms["capacity_discrete"].numpy() == pytest.approx(c_c, rel=1e-6)
+    assert terms["kl_continuous_per_dim"].shape == (6,)
+    assert terms["kl_discrete_per_latent"].shape == (2,)
+
+
+def test_jointvae_loss_without_one_kind_of_latent():
+    x = np.ones((2, 32, 32, 1), "float32")
+    logits = tf.zeros([2, 32, 32, 1])
+    cap = jv.Capacity(0.0, 5.0, 10, 30.0)
+    only_disc = losses.jointvae_loss(x, logits, None, None, [tf.zeros([2, 4])], 1, cap, cap)
+    assert only_disc["kl_continuous"].numpy() == 0.0
+    only_cont = losses.jointvae_loss(x, logits, tf.zeros([2, 3]), tf.zeros([2, 3]), [], 1, cap, cap)
+    assert only_cont["kl_discrete"].numpy() == 0.0
+    assert only_cont["loss"].numpy() == pytest.approx(_np_bce(x, np.zeros((2, 32, 32, 1))) + 30 * 0.5, rel=1e-5)

@@ -1,0 +1,179 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import jointvae_tf as jv
+from jointvae_tf import losses
+
+
+def _squares(num, size=32, seed=0):
+    """Binary images of axis-aligned squares at random positions and sizes: [num, size, size, 1]."""
+    rng = np.random.RandomState(seed)
+    images = np.zeros((num, size, size, 1), "float32")
+    for image in images:
+        side = rng.randint(size // 8, size // 2)
+        row, col = rng.randint(0, size - side, size=2)
+        image[row:row + side, col:col + side] = 1.0
+    return images
+
+
+def _model(spec="cont=4,disc=3", size=32, **kwargs):
+    keras.utils.set_random_seed(0)
+    model = jv.JointVAE(image_shape=(size, size, 1), latent_spec=spec, seed=0, **kwargs)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    return model
+
+
+def test_fit_lowers_the_loss():
+    images = _squares(512)
+    model = _model(cont_capacity=(0.0, 5.0, 1000, 30.0), disc_capacity=(0.0, 1.0, 1000, 30.0))
+    before = model.evaluate(images, batch_size=64, verbose=0, return_dict=True)
+    history = model.fit(images, batch_size=64, epochs=4, verbose=0)
+    after = model.evaluate(images, batch_size=64, verbose=0, return_dict=True)
+    assert set(history.history) == {"loss", "reconstruction_loss", "kl_continuous", "kl_discrete",
+                                    "capacity_continuous", "capacity_discrete"}
+    assert after["reconstruction_loss"] < 0.6 * before["reconstruction_loss"]
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert int(model.optimizer.iterations) == 4 * 8
+
+
+def test_capacity_follows_the_optimizer_iterations_from_one():
+    model = _model(cont_capacity=(0.0, 10.0, 100, 30.0), disc_capacity=(0.0, 10.0, 100, 30.0))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=1)
+    logs = model.fit(_squares(64), batch_size=64, epochs=1, verbose=0).history
+    assert logs["capacity_continuous"][0] == pytest.approx(0.1)  # C(t=1) = 10 * 1 / 100
+    assert logs["capacity_discrete"][0] == pytest.approx(0.1)
+    logs = model.fit(_squares(128), batch_size=64, epochs=1, verbose=0).history
+    assert logs["capacity_continuous"][0] == pytest.approx((0.2 + 0.3) / 2)  # steps 2 and 3, averaged
+
+
+def test_compile_defaults_are_the_measured_fast_ones():
+    model = _model()
+    assert model.jit_compile is False
+    assert model.steps_per_execution > 1
+    bare = jv.JointVAE(latent_spec="cont=2", seed=0)
+    bare.compile()
+    assert isinstance(bare.optimizer, keras.optimizers.Adam)
+    assert bare.optimizer.epsilon == pytest.approx(1e-8)
+    with pytest.raises(ValueError, match="own loss"):
+        bare.compile(optimizer="adam", loss="mse")
+
+
+def test_gradients_reach_the_encoder_through_both_samplers():
+    model = _model("cont=3,disc=4")
+    images = tf.constant(_squares(8))
+    with tf.GradientTape() as tape:
+        terms = model._loss_terms(images, training=True, seed=tf.constant([1, 2]), step=1)
+        # Only the reconstruction term: gradients reach mean/log_var and the logits through the samplers alone.
+        recon = terms["reconstruction_loss"]
+    heads = [model.encoder.get_layer(name).kernel for name in ("mean", "log_var", "logits_0")]
+    for grad in tape.gradient(recon, heads):
+        assert grad is not None and float(tf.reduce_sum(tf.abs(grad))) > 0
+
+
+def test_inference_is_deterministic_and_api_shapes():
+    model = _model("cont=5,disc=3,2")
+    images = _squares(6)
+    np.testing.assert_array_equal(model.reconstruct(images), model.reconstruct(images))
+    np.testing.assert_array_equal(model.predict(images, verbose=0), model.reconstruct(images).numpy())
+    encoded = model.encode(images)
+    assert encoded["mean"].shape == (6, 5) and encoded["log_var"].shape == (6, 5)
+    assert [l.shape for l in encoded["logits"]] == [(6, 3), (6, 2)]
+    latent = model.latent(images).numpy()
+    assert latent.shape == (6, 10)
+    np.testing.assert_array_equal(latent[:, :5], encoded["mean"])
+    np.testing.assert_array_equal(latent[:, 5:].sum(axis=1), 2.0)
+    np.testing.assert_allclose(model.decode(latent), model.reconstruct(images), atol=1e-6)
+    assert model.decoder(latent).shape == (6, 32, 32, 1)
+    np.testing.assert_array_equal(model.sample(4, seed=3), model.sample(4, seed=3))
+    assert not np.allclose(model.sample(4, seed=3), model.sample(4, seed=4))
+    prior = model.sample_prior(1000, seed=0).numpy()
+    assert abs(prior[:, :5].mean()) < 0.1 and abs(prior[:, :5].std() - 1) < 0.1
+    np.testing.assert_array_equal(prior[:, 5:8].sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("spec", ["cont=4", "disc=3,3"])
+def test_only_continuous_or_only_discrete(spec):
+    model = _model(spec)
+    logs = model.fit(_squares(128), batch_size=64, epochs=1, verbose=0).history
+    assert np.isfinite(logs["loss"][0])
+    encoded = model.encode(_squares(2))
+    assert encoded["mean"].shape[0] == 2
+    assert model.sample(2, seed=0).shape == (2, 32, 32, 1)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = _model("cont=3,disc=4", size=64)
+    images = _squares(64, size=64)
+    model.fit(images, batch_size=32, epochs=1, verbose=0)
+    path = os.path.join(tmp_path, "model.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, jv.JointVAE)
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(loaded.reconstruct(images[:8]), model.reconstruct(images[:8]))
+    np.testing.assert_array_equal(loaded.encode(images[:8])["logits"][0], model.encode(images[:8])["logits"][0])
+    assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 2
+    assert len(loaded.weights) == len(model.weights)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.zeros((2, 28, 28, 1)), r"\[batch, 32, 32, 1\], got \[\w+, 28, 28, 1\]"),
+        (np.zeros((2, 32, 32, 3)), r"got \[\w+, 32, 32, 3\]"),
+        (np.zeros((32, 32, 1)), r"got \[32, 32, 1\]"),
+    ],
+)
+def test_bad_images_raise_clear_errors(bad, message):
+    model = _model()
+    for method in (model.encode, model.reconstruct):
+        with pytest.raises(ValueError, match=message):
+            method(bad)
+    with pytest.raises(ValueError, match=message):
+        model.fit(bad.astype("float32"), epochs=1, verbose=0)
+
+
+def test_bad_latent_and_constructor_arguments():
+    model = _model("cont=4,disc=3")
+    with pytest.raises(ValueError, match=r"latent must have shape \[batch, 7\].*got \[2, 6\]"):
+        model.decode(np.zeros((2, 6)))
+    with pytest.raises(ValueError, match="image_shape"):
+        jv.JointVAE(image_shape=(48, 48, 1), latent_spec="cont=2")
+    with pytest.raises(ValueError, match="unknown key"):
+        jv.JointVAE(latent_spec="z=3")
+    with pytest.raises(ValueError, match="min,max,num_iters,gamma"):
+        jv.JointVAE(latent_spec="cont=3", cont_capacity=(0, 5))
+    with pytest.raises(ValueError, match="number of samples"):
+        model.sample(0)
+
+
+def _two_cpus():
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    if len(devices) < 2:
+        pytest.skip("needs two logical CPU devices (set up in conftest before TensorFlow initialises)")
+    return devices[:2]
+
+
+def test_mirrored_training_equals_single_device_training():
+    """Same global batch on two replicas and on one device: same losses and weights after 3 steps."""
+    strategy = tf.distribute.MirroredStrategy(_two_cpus())
+    images = _squares(3 * 16)
+    dataset = tf.data.Dataset.from_tensor_slices(images).batch(16)
+    reference = _model("cont=3,disc=4")
+    with strategy.scope():
+        mirrored = jv.JointVAE(image_shape=(32, 32, 1), latent_spec="cont=3,disc=4", seed=0)
+        mirrored.compile(optimizer=keras.optimizers.Adam(1e-3))
+    mirrored.set_weights(reference.get_weights())
+    for model in (reference, mirrored):  # the samplers' noise differs per replica by design: switch it off
+        model.gaussian_sampler.deterministic = True
+        for sampler in model.gumbel_samplers:
+            sampler.deterministic = True
+    single_logs = reference.fit(dataset, epochs=1, verbose=0).history
+    mirrored_logs = mirrored.fit(dataset, epochs=1, verbose=0).history
+    assert single_logs["loss"][0] == pytest.approx(mirrored_logs["loss"][0], rel=1e-5)
+    for a, b in zip(reference.get_weights(), mirrored.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
