@@ -1,0 +1,33 @@
+"""Disentanglement metrics, computed as disentanglement_lib computes them.
+
+The three scores take `(ground_truth_data, representation_fn, random_state,
+**options)` and return a dict of floats:
+
+  * `factor_vae_score`: "train_accuracy", "eval_accuracy", "num_active_dims";
+  * `mig`: "mig" (also under disentanglement_lib's name "discrete_mig");
+  * `beta_vae_score`: "train_accuracy", "eval_accuracy".
+
+`ground_truth_data` is any object with `factor_sizes`, `sample_factors(num, random_state)`
+and `sample_observations_from_factors(factors, random_state)` (see `GroundTruthData`);
+`representation_fn` maps observations [n, ...] to codes [n, num_latents];
+`make_representation_fn(model.encode)` builds one from a JointVAE encoder
+(continuous means followed by one-hot argmax of each discrete latent).
+
+`discrete_accuracy(categories, labels)` scores a discrete latent against
+labels up to a renaming of its categories.
+"""
+
+from jointvae_tf.metrics.accuracy import discrete_accuracy
+from jointvae_tf.metrics.beta_vae import beta_vae_score
+from jointvae_tf.metrics.factor_vae import factor_vae_score
+from jointvae_tf.metrics.mig import mig
+from jointvae_tf.metrics.utils import GroundTruthData, make_representation_fn
+
+__all__ = [
+    "GroundTruthData",
+    "beta_vae_score",
+    "discrete_accuracy",
+    "factor_vae_score",
+    "make_representation_fn",
+    "mig",
+]
