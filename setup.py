@@ -25,6 +25,7 @@ setup(
         # tensorflow-probability 0.25 does not import without tf-keras.
         "tf-keras==2.21.*",
         "tensorflow-datasets==4.9.*",
+        "tensorboard==2.21.*",
         "absl-py>=2.1,<3",
         "ai-edge-litert==2.3.*",
         "numpy>=1.26,<3",
@@ -35,5 +36,10 @@ setup(
         # Importing models trained with the original PyTorch code (a CPU build).
         "torch": ["torch==2.13.0"],
     },
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "jointvae-train=jointvae_tf.train:run",
+            "jointvae-import-torch=jointvae_tf.compat.import_torch:run",
+        ]
+    },
 )

@@ -244,7 +244,12 @@ class JointVAE(keras.Model):
     def _update_trackers(self, terms):
         for name, tracker in self.trackers.items():
             tracker.update_state(terms[name])
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        results = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras reduces multi-worker outputs with strategy.reduce("MEAN", v, axis=0),
+            # which fails on scalars: give each a batch axis that the reduction removes.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
 
     # ------------------------------------------------------------ public API
     def encode(self, images) -> dict[str, Any]:

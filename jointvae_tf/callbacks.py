@@ -1,0 +1,144 @@
+"""Keras callbacks of the training loop: checkpoints, NaN guard, step budget, per-latent KL and pictures.
+
+All act on the optimizer's iteration count (the global step), which survives a restore.
+With `steps_per_execution > 1` Keras calls batch hooks once per execution, so "every N
+steps" means at the first hook at or after each multiple of N.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from jointvae_tf import checkpoints, losses
+
+
+def _step(model) -> int:
+    return checkpoints.optimizer_step(model.optimizer)
+
+
+class StepCheckpoint(keras.callbacks.Callback):
+    """Saves a `checkpoints.Checkpointer` every `every` steps and at the end of training."""
+
+    def __init__(self, checkpointer, every: int):
+        super().__init__()
+        self.checkpointer, self.every = checkpointer, int(every)
+        self.last_saved = None
+
+    def on_train_begin(self, logs=None):
+        self.last_saved = _step(self.model)
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = _step(self.model)
+        if step - self.last_saved >= self.every:
+            self.checkpointer.save(step)
+            self.last_saved = step
+
+    def on_train_end(self, logs=None):
+        step = _step(self.model)
+        if step != self.last_saved:
+            self.checkpointer.save(step)
+            self.last_saved = step
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss, before any later callback can checkpoint it.
+
+    Put it first in the callback list. It raises `FloatingPointError` naming the step and the
+    last good checkpoint, so the binary exits non-zero and the checkpoints stay intact.
+    """
+
+    def __init__(self, checkpointer=None):
+        super().__init__()
+        self.checkpointer = checkpointer
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            last = self.checkpointer.latest if self.checkpointer is not None else None
+            raise FloatingPointError(
+                f"training stopped: loss became {float(loss)} by step {_step(self.model)}; "
+                f"last good checkpoint: {last or 'none'}"
+            )
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """Ends `fit` once the global step reaches `total_steps` (so a resumed run stops where planned)."""
+
+    def __init__(self, total_steps: int):
+        super().__init__()
+        self.total_steps = int(total_steps)
+
+    def _check(self):
+        if _step(self.model) >= self.total_steps:
+            self.model.stop_training = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._check()
+
+
+class LatentKL(keras.callbacks.Callback):
+    """TensorBoard scalars of the KL of every continuous dimension and discrete latent on a fixed batch."""
+
+    def __init__(self, images: np.ndarray, log_dir: str, every: int):
+        super().__init__()
+        self.images, self.every = images, int(every)
+        self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "train"))
+        self.last = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = _step(self.model)
+        if self.last is not None and step - self.last < self.every:
+            return
+        self.last = step
+        encoded = self.model.encode(self.images)
+        with self.writer.as_default(step=step):
+            if self.model.latent_spec.continuous:
+                for i, kl in enumerate(losses.kl_normal(encoded["mean"], encoded["log_var"]).numpy()):
+                    tf.summary.scalar(f"kl_continuous/z{i}", kl)
+            if encoded["logits"]:
+                for i, kl in enumerate(losses.kl_categorical_uniform(encoded["logits"]).numpy()):
+                    tf.summary.scalar(f"kl_discrete/c{i}", kl)
+        self.writer.flush()
+
+
+class Pictures(keras.callbacks.Callback):
+    """Writes latent traversals, samples and reconstructions as PNGs (and to TensorBoard) every `every` steps."""
+
+    def __init__(self, images: np.ndarray, image_dir: str, log_dir: str | None, every: int):
+        super().__init__()
+        self.images, self.image_dir, self.every = images, image_dir, int(every)
+        self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "images")) if log_dir else None
+        self.last = None
+
+    def write(self) -> dict[str, str]:
+        """Writes every picture of `viz.pictures` to image_dir/{name}.png (and TensorBoard); returns the paths."""
+        from jointvae_tf import viz
+
+        step = _step(self.model)
+        grids = viz.pictures(self.model, images=self.images)
+        paths = {name: viz.write_png(os.path.join(self.image_dir, f"{name}.png"), grid) for name, grid in grids.items()}
+        if self.writer is not None:
+            with self.writer.as_default(step=step):
+                for name, grid in grids.items():
+                    tf.summary.image(name, viz.to_tensorboard_images(grid))
+            self.writer.flush()
+        self.last = step
+        return paths
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.last is None:
+            self.last = _step(self.model)
+        elif _step(self.model) - self.last >= self.every:
+            self.write()
+
+    def on_train_end(self, logs=None):
+        if self.last != _step(self.model):
+            self.write()

@@ -1,0 +1,73 @@
+"""Trains a JointVAE: `python -m jointvae_tf.train --dataset=dsprites --model_dir=runs/dsprites`.
+
+Flags left unset take the dataset's preset (the reference's hyperparameters, see
+jointvae_tf/presets.py). Running the same command again resumes from the latest checkpoint.
+`--flagfile=FILE` reads flags from a file (see configs/).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("dataset", "dsprites", "mnist, fashion_mnist, dsprites, celeb_a, shapes3d, folder:PATH, idx:PATH or npz:PATH.")
+flags.DEFINE_string("data_dir", None, "TFDS data_dir (where prepared data sets live).")
+flags.DEFINE_string("manual_dir", None, "Folder with a data set's original download files, to build it offline.")
+flags.DEFINE_string("preset", None, "Preset to take unset hyperparameters from (default: the dataset's).")
+flags.DEFINE_string("latent_spec", None, "Latents, e.g. 'cont=10,disc=10' or 'cont=32,disc=2,2,2'.")
+flags.DEFINE_string("cont_capacity", None, "Continuous capacity 'min,max,num_iters,gamma'.")
+flags.DEFINE_string("disc_capacity", None, "Discrete capacity 'min,max,num_iters,gamma'.")
+flags.DEFINE_float("temperature", None, "Gumbel-softmax temperature.")
+flags.DEFINE_integer("batch_size", None, "Global batch size (split across replicas).")
+flags.DEFINE_float("learning_rate", None, "Adam learning rate.")
+flags.DEFINE_integer("steps", None, "Total training steps (default: the longest capacity schedule).")
+flags.DEFINE_integer("epochs", None, "Total epochs (instead of --steps).")
+flags.DEFINE_integer("steps_per_epoch", None, "Steps per Keras epoch (default: one pass over finite data, else 1000).")
+flags.DEFINE_string("model_dir", os.path.join("runs", "dsprites"), "Where checkpoints, logs, pictures and config.json go.")
+flags.DEFINE_integer("seed", 0, "Seed of data order, initial weights and sampling noise.")
+flags.DEFINE_enum("strategy", "auto", ["auto", "default", "mirrored", "multi_worker"], "tf.distribute strategy.")
+flags.DEFINE_integer("cpu_replicas", 1, "Split the CPU into N logical devices (mirrored training without GPUs).")
+flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
+flags.DEFINE_integer("keep_checkpoints", 3, "How many recent checkpoints to keep.")
+flags.DEFINE_integer("log_every", 100, "Steps between TensorBoard scalar writes.")
+flags.DEFINE_integer("image_every", 2000, "Steps between traversal pictures.")
+flags.DEFINE_string("verbose", "auto", "Keras progress: auto, 0 (silent), 1 (bar) or 2 (a line per epoch).")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from jointvae_tf import distribute
+
+    try:
+        distribute.split_cpu(FLAGS.cpu_replicas)
+        from jointvae_tf import training
+
+        config = training.TrainConfig(
+            **{field: FLAGS[field].value for field in training.TrainConfig.__dataclass_fields__}
+        )
+        if config.verbose != "auto":
+            config.verbose = int(config.verbose)
+        summary = training.train(config)
+    except (ValueError, FileNotFoundError, FloatingPointError, RuntimeError) as error:
+        logging.error("%s", error)
+        print(f"jointvae-train: error: {error}", file=sys.stderr)
+        return 1
+    logging.info("trained to step %d of %d; checkpoint %s", summary["step"], summary["total_steps"], summary["checkpoint"])
+    print(f"model_dir: {summary['model_dir']}  step: {summary['step']}  "
+          + "  ".join(f"{k}: {v:.4g}" for k, v in sorted(summary["logs"].items())))
+    return 0
+
+
+def run():
+    """Console script entry point (jointvae-train)."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,226 @@
+"""Training a JointVAE into a model_dir: configuration -> strategy -> data -> model -> `model.fit`.
+
+`TrainConfig` holds what a user may set; fields left None take the dataset's preset
+(`jointvae_tf.presets`). `train(config)` resolves it, saves it as model_dir/config.json,
+resumes from the latest checkpoint when there is one (refusing a model_dir made for another
+model shape), and trains to `steps` global steps with checkpoints, a NaN guard, TensorBoard
+logs and pictures. The training binary (`jointvae_tf.train`) only turns flags into a TrainConfig.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import tempfile
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from jointvae_tf import callbacks as jv_callbacks
+from jointvae_tf import checkpoints, distribute, presets
+from jointvae_tf.latents import Capacity, LatentSpec
+from jointvae_tf.model import DEFAULT_STEPS_PER_EXECUTION, JointVAE, default_optimizer
+
+log = logging.getLogger("jointvae_tf")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """What a training run may set. None means: the dataset preset's value (or derived, for steps)."""
+
+    dataset: str = "dsprites"
+    model_dir: str = os.path.join("runs", "dsprites")
+    data_dir: str | None = None
+    manual_dir: str | None = None
+    preset: str | None = None
+    latent_spec: str | None = None
+    cont_capacity: str | None = None
+    disc_capacity: str | None = None
+    temperature: float | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    steps: int | None = None
+    epochs: int | None = None
+    steps_per_epoch: int | None = None
+    seed: int = 0
+    strategy: str = "auto"
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    log_every: int = 100
+    image_every: int = 2000
+    verbose: str | int = "auto"
+
+
+def _positive(name: str, value, allow_none: bool = True):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+
+
+def validate(config: TrainConfig) -> None:
+    """One-line ValueErrors for settings that cannot work."""
+    for name in ("batch_size", "learning_rate", "steps", "epochs", "steps_per_epoch", "temperature"):
+        _positive(name, getattr(config, name))
+    for name in ("checkpoint_every", "keep_checkpoints", "log_every", "image_every"):
+        _positive(name, getattr(config, name), allow_none=False)
+    if config.steps is not None and config.epochs is not None:
+        raise ValueError(f"give steps or epochs, not both (got steps={config.steps}, epochs={config.epochs})")
+    if config.strategy not in distribute.STRATEGIES:
+        raise ValueError(f"unknown strategy {config.strategy!r}; allowed: {', '.join(distribute.STRATEGIES)}")
+    if not config.model_dir:
+        raise ValueError("model_dir must be a folder path, got an empty value")
+
+
+def make_dataset(config: TrainConfig, global_batch: int) -> tf.data.Dataset:
+    """The training images [global_batch, H, W, C], batched with drop_remainder, not yet repeated."""
+    from jointvae_tf import data
+
+    dataset = data.load_dataset(
+        config.dataset, split="train", data_dir=config.data_dir, manual_dir=config.manual_dir,
+        batch_size=global_batch, shuffle=True, seed=config.seed,
+    )
+    options = tf.data.Options()
+    # Every worker builds the same pipeline; each takes its share of the elements.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def resolve(config: TrainConfig, image_shape: tuple[int, int, int]) -> dict[str, Any]:
+    """The full configuration: preset values for unset fields, parsed and validated."""
+    preset = presets.preset_for(config.preset or config.dataset, image_shape)
+    if tuple(preset.image_shape) != tuple(image_shape):
+        raise ValueError(
+            f"dataset {config.dataset!r} gives images {list(image_shape)}, preset {config.preset or config.dataset!r} "
+            f"expects {list(preset.image_shape)}"
+        )
+    spec = LatentSpec.parse(config.latent_spec) if config.latent_spec else preset.latent_spec
+    model_config = JointVAE(
+        image_shape=image_shape,
+        latent_spec=spec,
+        temperature=config.temperature or preset.temperature,
+        cont_capacity=Capacity.coerce(config.cont_capacity) if config.cont_capacity else preset.cont_capacity,
+        disc_capacity=Capacity.coerce(config.disc_capacity) if config.disc_capacity else preset.disc_capacity,
+        seed=config.seed,
+    ).get_config()
+    resolved = dataclasses.asdict(config)
+    resolved.update(
+        batch_size=config.batch_size or preset.batch_size,
+        learning_rate=config.learning_rate or preset.learning_rate,
+        model=model_config,
+    )
+    return resolved
+
+
+def _example_images(dataset: tf.data.Dataset, num: int = 8) -> np.ndarray:
+    for batch in dataset.take(1):
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return np.asarray(images)[:num]
+    raise ValueError("the dataset yielded no batch: it holds fewer images than one batch")
+
+
+def _worker_dir(model_dir: str) -> str:
+    """Chief: model_dir. Other workers: a scratch folder (their checkpoints are needed for the collective save)."""
+    if distribute.is_chief():
+        return model_dir
+    _, index, _ = distribute.task_info()
+    return os.path.join(model_dir, "workers", f"worker_{index}")
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    """Trains (or resumes) into config.model_dir; returns a summary (final step, logs, paths)."""
+    validate(config)
+    strategy = distribute.make_strategy(config.strategy)
+    replicas = strategy.num_replicas_in_sync
+    global_batch = config.batch_size or presets.batch_size_for(config.preset or config.dataset)
+    if global_batch % replicas:
+        raise ValueError(f"batch_size {global_batch} (global) must be divisible by the {replicas} replicas")
+    dataset = make_dataset(config, global_batch)
+    image_shape = tuple(int(d) for d in dataset.element_spec.shape[1:])
+    resolved = resolve(config, image_shape)
+
+    model_dir = _worker_dir(config.model_dir)
+    config_path = os.path.join(model_dir, checkpoints.CONFIG_FILE)
+    if os.path.exists(config_path):
+        checkpoints.check_compatible(checkpoints.read_config(model_dir), resolved, model_dir)
+    checkpoints.write_json_atomic(config_path, resolved)
+
+    cardinality = int(dataset.cardinality())
+    steps_per_epoch = config.steps_per_epoch or (cardinality if cardinality > 0 else 1000)
+    if config.steps is not None:
+        total_steps = config.steps
+    elif config.epochs is not None:
+        total_steps = config.epochs * steps_per_epoch
+    else:
+        total_steps = max(resolved["model"]["cont_capacity"][2], resolved["model"]["disc_capacity"][2])
+    resolved.update(total_steps=total_steps, steps_per_epoch=steps_per_epoch)
+    checkpoints.write_json_atomic(config_path, resolved)
+
+    # Keras runs whole executions, so epochs and the step budget must be multiples of
+    # steps_per_execution; a resumed run starts at its checkpoint's step.
+    latest = checkpoints.latest_checkpoint(model_dir)
+    start_hint = checkpoints.checkpoint_step(latest) if latest else 0
+    steps_per_execution = None if replicas > 1 else math.gcd(
+        DEFAULT_STEPS_PER_EXECUTION, steps_per_epoch, total_steps, start_hint
+    )
+    with strategy.scope():
+        model = JointVAE.from_config(resolved["model"])
+        model.compile(optimizer=default_optimizer(resolved["learning_rate"]), steps_per_execution=steps_per_execution)
+        checkpointer = checkpoints.Checkpointer(model, model_dir, max_to_keep=config.keep_checkpoints)
+        restored = checkpointer.restore(latest)
+    start_step = checkpoints.optimizer_step(model.optimizer)
+    if restored:
+        log.info("resumed from %s at step %d", restored, start_step)
+        # The learning rate is an optimizer variable: the checkpoint brought back the old one.
+        if not math.isclose(float(model.optimizer.learning_rate), resolved["learning_rate"], rel_tol=1e-6):
+            log.info("learning rate %g (checkpoint had %g)", resolved["learning_rate"], float(model.optimizer.learning_rate))
+            model.optimizer.learning_rate.assign(resolved["learning_rate"])
+
+    examples = _example_images(dataset)
+    log_dir = os.path.join(model_dir, "logs")
+    callback_list = [
+        jv_callbacks.NaNGuard(checkpointer),  # first: nothing may checkpoint a non-finite step
+        jv_callbacks.StopAtStep(total_steps),
+        jv_callbacks.StepCheckpoint(checkpointer, config.checkpoint_every),
+        keras.callbacks.TensorBoard(log_dir=log_dir, update_freq=config.log_every),
+        jv_callbacks.LatentKL(examples, log_dir, config.log_every),
+        jv_callbacks.Pictures(examples, os.path.join(model_dir, "images"), log_dir, config.image_every),
+    ]
+    history = None
+    if start_step < total_steps:
+        initial_epoch = start_step // steps_per_epoch
+        epochs = math.ceil(total_steps / steps_per_epoch)
+        history = model.fit(
+            dataset.repeat(), epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+            callbacks=callback_list, verbose=config.verbose,
+        )
+    else:
+        log.info("model_dir %s is already trained to step %d (of %d)", model_dir, start_step, total_steps)
+
+    keras_path = os.path.join(model_dir, "model.keras")
+    _save_keras_atomic(model, keras_path)
+    return {
+        "model_dir": model_dir,
+        "step": checkpoints.optimizer_step(model.optimizer),
+        "total_steps": total_steps,
+        "checkpoint": checkpointer.latest,
+        "keras_model": keras_path,
+        "logs": {k: float(v[-1]) for k, v in history.history.items()} if history and history.history else {},
+        "model": model,
+    }
+
+
+def _save_keras_atomic(model: keras.Model, path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".keras", dir=folder)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,94 @@
+"""The training library in-process, on a small in-memory dataset (the binary is tested in test_train.py)."""
+
+import json
+import math
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import jointvae_tf as jv
+from jointvae_tf import callbacks, checkpoints, training
+
+
+@pytest.fixture
+def small_data(monkeypatch):
+    """Replaces the dataset with 160 random binary 64x64 images (so these tests need no data files)."""
+    images = (np.random.RandomState(0).rand(160, 64, 64, 1) > 0.5).astype("float32")
+
+    def make_dataset(config, global_batch):
+        return tf.data.Dataset.from_tensor_slices(images).batch(global_batch, drop_remainder=True)
+
+    monkeypatch.setattr(training, "make_dataset", make_dataset)
+    return images
+
+
+def _config(tmp_path, **overrides):
+    values = dict(model_dir=str(tmp_path / "run"), steps=25, batch_size=16, checkpoint_every=10, log_every=5,
+                  image_every=10, verbose=0, latent_spec="cont=2,disc=3", strategy="default")
+    values.update(overrides)
+    return training.TrainConfig(**values)
+
+
+def test_train_resolves_the_preset_and_writes_the_model_dir(tmp_path, small_data):
+    summary = training.train(_config(tmp_path))
+    assert summary["step"] == 25 and summary["checkpoint"].endswith("ckpt-25")
+    config = checkpoints.read_config(summary["model_dir"])
+    assert config["model"]["disc_capacity"] == [0.0, 1.1, 300000, 150.0]
+    assert config["total_steps"] == 25 and config["steps_per_epoch"] == 10
+    assert set(os.listdir(os.path.join(summary["model_dir"], "images"))) >= {
+        "traverse_continuous.png", "traverse_discrete_0.png", "samples.png", "reconstructions.png"}
+    restored = checkpoints.restore_model(summary["model_dir"])
+    np.testing.assert_allclose(restored.reconstruct(small_data[:4]), summary["model"].reconstruct(small_data[:4]))
+    event_files = os.listdir(os.path.join(summary["model_dir"], "logs", "train"))
+    assert event_files
+    tags = set()
+    for event_file in event_files:
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(summary["model_dir"], "logs", "train", event_file)):
+            tags.update(v.tag for v in event.summary.value)
+    assert {"kl_continuous/z0", "kl_continuous/z1", "kl_discrete/c0"} <= tags
+    assert any("capacity_continuous" in t for t in tags) and any("reconstruction_loss" in t for t in tags)
+
+
+def test_resume_continues_the_step_and_the_capacity_schedule(tmp_path, small_data):
+    training.train(_config(tmp_path, steps=10, cont_capacity="0,10,100,30"))
+    summary = training.train(_config(tmp_path, steps=20, cont_capacity="0,10,100,30"))
+    assert summary["step"] == 20
+    # Steps 11..20 ran after the restore: the mean of C(t) over them is 10 * 15.5 / 100.
+    assert summary["logs"]["capacity_continuous"] == pytest.approx(1.55, rel=1e-5)
+
+
+def test_epochs_and_validation(tmp_path, small_data):
+    assert training.train(_config(tmp_path, steps=None, epochs=2))["step"] == 20
+    with pytest.raises(ValueError, match="steps or epochs, not both"):
+        training.train(_config(tmp_path, epochs=2))
+    with pytest.raises(ValueError, match="batch_size must be > 0, got -4"):
+        training.train(_config(tmp_path, batch_size=-4))
+    with pytest.raises(ValueError, match="divisible by the 2 replicas"):
+        training.train(_config(tmp_path, batch_size=15, strategy="mirrored"))
+
+
+def test_nan_guard_raises_before_checkpointing(tmp_path):
+    model = jv.JointVAE(latent_spec="cont=2", seed=0)
+    model.compile(steps_per_execution=1)
+    keeper = checkpoints.Checkpointer(model, str(tmp_path))
+    keeper.save(0)
+    images = np.full((64, 32, 32, 1), np.nan, "float32")
+    with pytest.raises(FloatingPointError, match=r"loss became nan by step 1; last good checkpoint: .*ckpt-0"):
+        model.fit(images, batch_size=32, verbose=0,
+                  callbacks=[callbacks.NaNGuard(keeper), callbacks.StepCheckpoint(keeper, every=1)])
+    assert keeper.latest.endswith("ckpt-0")
+
+
+def test_step_checkpoint_and_stop_at_step(tmp_path):
+    model = jv.JointVAE(latent_spec="cont=2", seed=0)
+    model.compile(steps_per_execution=1)
+    keeper = checkpoints.Checkpointer(model, str(tmp_path), max_to_keep=10)
+    images = (np.random.RandomState(0).rand(32 * 10, 32, 32, 1) > 0.5).astype("float32")
+    model.fit(images, batch_size=32, epochs=3, verbose=0,
+              callbacks=[callbacks.StopAtStep(7), callbacks.StepCheckpoint(keeper, every=3)])
+    assert int(model.optimizer.iterations) == 7
+    steps = sorted(int(p.rsplit("-", 1)[1]) for p in keeper.manager.checkpoints)
+    assert steps == [3, 6, 7]
