@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any
 
 import keras
 import tensorflow as tf
 
+from jointvae_tf import fileio
 from jointvae_tf.model import JointVAE
 
 CONFIG_FILE = "config.json"
@@ -29,22 +29,8 @@ SHAPE_FIELDS = ("image_shape", "latent_spec")
 
 
 def write_json_atomic(path: str, value: Any) -> None:
-    """Writes JSON to `path` via a temporary file in the same folder and a rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(value, f, indent=2, sort_keys=True)
-            f.write("\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Writes JSON to `path` atomically (temporary file in the same folder, then a rename)."""
+    fileio.write_json(path, value)
 
 
 def read_config(model_dir: str) -> dict[str, Any]:

@@ -13,7 +13,6 @@ import dataclasses
 import logging
 import math
 import os
-import tempfile
 from typing import Any
 
 import keras
@@ -21,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from jointvae_tf import callbacks as jv_callbacks
-from jointvae_tf import checkpoints, distribute, presets
+from jointvae_tf import checkpoints, distribute, fileio, presets
 from jointvae_tf.latents import Capacity, LatentSpec
 from jointvae_tf.model import DEFAULT_STEPS_PER_EXECUTION, JointVAE, default_optimizer
 
@@ -215,12 +214,5 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
 
 def _save_keras_atomic(model: keras.Model, path: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".keras", dir=folder)
-    os.close(fd)
-    try:
+    with fileio.atomic_path(path) as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from typing import Iterable
 
 import numpy as np
 import tensorflow as tf
 from scipy import stats
 
+from jointvae_tf import fileio
 from jointvae_tf.latents import LatentSpec, _as_count
 
 QUANTILE_RANGE = (0.05, 0.95)
@@ -411,20 +411,7 @@ def write_png(path: str | os.PathLike, grid) -> str:
     Returns:
       The path written.
     """
-    data = encode_png(grid)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
-    return path
+    return fileio.write_bytes(path, encode_png(grid))
 
 
 def write_all(
