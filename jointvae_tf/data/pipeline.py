@@ -1,0 +1,143 @@
+"""The input pipeline shared by every data source: preprocessing, shuffling, batching.
+
+Every dataset that `load_dataset` returns ends the same way: images are centre
+cropped to a square, resized to the size the model takes, shuffled, batched with
+`drop_remainder=True` (so that every replica of a distribution strategy gets full
+batches) and prefetched. Images leave the pipeline as float32 in [0, 1], shaped
+[batch, height, width, channels].
+"""
+
+import numpy as np
+import tensorflow as tf
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def check_batch_size(batch_size):
+    """Raises ValueError unless `batch_size` is a positive integer."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+
+def check_enough_examples(num_examples, batch_size, source):
+    """Raises ValueError when `source` cannot fill one batch (it would yield nothing)."""
+    if num_examples < batch_size:
+        raise ValueError(
+            f"{source} has {num_examples} images, fewer than batch_size={batch_size}: "
+            "with drop_remainder=True the dataset would be empty"
+        )
+
+
+def resize_images(images, size):
+    """Centre crops images to a square and resizes them to `size` x `size`.
+
+    Bilinear, with antialiasing when shrinking, then rounded to whole grey levels as
+    PIL (the reference's torchvision `Resize`) does, so the result is what the
+    reference feeds its model. Images already `size` x `size` pass unchanged.
+
+    Args:
+      images: uint8 or float tensor in [0, 255], [batch, height, width, channels]
+        or [height, width, channels], with a static height and width or not.
+      size: side of the output images, in pixels.
+
+    Returns:
+      float32 tensor in [0, 255] (whole numbers), [..., size, size, channels].
+    """
+    images = tf.convert_to_tensor(images)
+    static = images.shape[-3:-1]
+    if static[0] == size and static[1] == size:
+        return tf.cast(images, tf.float32)
+    height, width = tf.shape(images)[-3], tf.shape(images)[-2]
+    side = tf.minimum(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    images = images[..., top:top + side, left:left + side, :]
+    # Antialiasing only matters when shrinking, and is slow: skip it for upsampling (MNIST 28 -> 32).
+    shrinks = None in static or max(static) > size
+    resized = tf.image.resize(tf.cast(images, tf.float32), [size, size], method="bilinear", antialias=shrinks)
+    return tf.clip_by_value(tf.round(resized), 0.0, 255.0)
+
+
+def to_unit_float(images):
+    """[..., H, W, C] uint8 or float in [0, 255] -> float32 in [0, 1]."""
+    return tf.cast(images, tf.float32) / 255.0
+
+
+def finish(dataset, batch_size, shuffle, seed, shuffle_buffer, with_labels, preprocess=None):
+    """Shuffles, batches, converts and prefetches a dataset of single examples.
+
+    Args:
+      dataset: elements `(image, label)` with uint8 images [H, W, C] (label may be
+        any tensor; it is dropped unless `with_labels`).
+      batch_size: examples per batch; the last partial batch is dropped.
+      shuffle: whether to shuffle (reshuffled each epoch, from `seed`).
+      seed: the shuffle seed.
+      shuffle_buffer: size of the shuffle buffer.
+      with_labels: whether elements stay `(images, labels)` or become `images`.
+      preprocess: optional function applied to each batch of uint8 images
+        [batch, H, W, C] before the conversion to [0, 1] (e.g. a resize).
+
+    Returns:
+      A `tf.data.Dataset` of float32 images in [0, 1], [batch, H', W', C], or of
+      `(images, labels)` pairs.
+    """
+    if shuffle:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+
+    def convert(images, labels):
+        if preprocess is not None:
+            images = preprocess(images)
+        images = to_unit_float(images)
+        return (images, labels) if with_labels else images
+
+    dataset = dataset.map(convert, num_parallel_calls=AUTOTUNE)
+    return dataset.prefetch(AUTOTUNE)
+
+
+def array_dataset(images, labels, batch_size, shuffle, seed, with_labels, source):
+    """A batched dataset over in-memory arrays, gathered by shuffled indices.
+
+    The arrays are not copied into the graph (a 737,280-image dSprites archive
+    stays one numpy array): each batch of indices is gathered with numpy.
+
+    Args:
+      images: uint8 numpy array [N, H, W, C], already at the model's size.
+      labels: numpy array [N, ...] or None.
+      batch_size, shuffle, seed, with_labels: as in `finish`.
+      source: name of the data, for error messages.
+
+    Returns:
+      A `tf.data.Dataset` of float32 images in [0, 1], [batch, H, W, C], or of
+      `(images, labels)` pairs.
+    """
+    check_batch_size(batch_size)
+    num = len(images)
+    check_enough_examples(num, batch_size, source)
+    if with_labels and labels is None:
+        raise ValueError(f"{source} has no labels: call with with_labels=False")
+    image_shape = [batch_size, *images.shape[1:]]
+    indices = tf.data.Dataset.range(num)
+    if shuffle:
+        indices = indices.shuffle(num, seed=seed, reshuffle_each_iteration=True)
+    batches = indices.batch(batch_size, drop_remainder=True)
+
+    def gather(index):
+        batch = tf.numpy_function(lambda i: images[i], [index], tf.as_dtype(images.dtype), stateful=False)
+        batch = to_unit_float(tf.ensure_shape(batch, image_shape))
+        if not with_labels:
+            return batch
+        label_shape = [batch_size, *labels.shape[1:]]
+        label = tf.numpy_function(lambda i: labels[i], [index], tf.as_dtype(labels.dtype), stateful=False)
+        return batch, tf.ensure_shape(label, label_shape)
+
+    return batches.map(gather, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def resize_array(images, size, chunk=4096):
+    """Resizes an in-memory uint8 array [N, H, W, C] to [N, size, size, C] uint8 (see `resize_images`)."""
+    if images.shape[1] == size and images.shape[2] == size:
+        return images
+    out = np.empty((len(images), size, size, images.shape[3]), np.uint8)
+    for start in range(0, len(images), chunk):
+        out[start:start + chunk] = resize_images(images[start:start + chunk], size).numpy().astype(np.uint8)
+    return out

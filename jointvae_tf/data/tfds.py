@@ -1,0 +1,178 @@
+"""TensorFlow Datasets, offline: load a prepared dataset, or build it from local files.
+
+`tfds.load` would download what is missing. Here nothing is downloaded: a dataset
+already prepared under `data_dir` is read as is; otherwise it is built from
+`manual_dir`, a folder holding the original download files under their original
+names (for mnist: train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,
+t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz), through
+`tfds.download.DownloadConfig(manual_dir=...)`, which checks them against TFDS's
+registered checksums. Each dataset extracts into its own folder, since MNIST and
+Fashion-MNIST share file names.
+"""
+
+import dataclasses
+import importlib
+import importlib.resources
+import logging
+import os
+import sys
+
+import tensorflow as tf
+
+from jointvae_tf.data import pipeline
+
+
+@dataclasses.dataclass(frozen=True)
+class TfdsSpec:
+    """How one TFDS dataset enters the model.
+
+    Attributes:
+      image_size: side of the square images the model takes.
+      label_keys: feature keys stacked into the labels (int64), in this order.
+      label_group: a nested feature dict whose entries are the labels (celeb_a's attributes).
+      cache: whether the decoded, resized split is small enough to cache in memory.
+    """
+
+    image_size: int
+    label_keys: tuple = ()
+    label_group: str = ""
+    cache: bool = False
+
+
+TFDS_DATASETS = {
+    # 28x28 resized to 32x32 as the reference does.
+    "mnist": TfdsSpec(image_size=32, label_keys=("label",), cache=True),
+    "fashion_mnist": TfdsSpec(image_size=32, label_keys=("label",), cache=True),
+    # 218x178, centre cropped to 178x178, resized to 64x64; labels: the 40 binary attributes.
+    "celeb_a": TfdsSpec(image_size=64, label_group="attributes"),
+    # 64x64x3; labels: the six factor classes in the data set's own order.
+    "shapes3d": TfdsSpec(
+        image_size=64,
+        label_keys=("label_floor_hue", "label_wall_hue", "label_object_hue", "label_scale", "label_shape",
+                    "label_orientation"),
+    ),
+}
+
+_SHUFFLE_BUFFER = 16384
+
+
+def _tfds():
+    """Imports tensorflow_datasets, working around a missing `importlib_resources`.
+
+    tensorflow-datasets 4.9.10 refers to the `importlib_resources` backport while
+    locating a builder's code, yet only requires it on Python < 3.9; the standard
+    library's `importlib.resources` (with `.abc.Traversable`) stands in for it.
+    """
+    try:
+        importlib.import_module("importlib_resources")
+    except ImportError:
+        importlib.import_module("importlib.resources.abc")
+        sys.modules.setdefault("importlib_resources", importlib.resources)
+    import tensorflow_datasets  # pylint: disable=g-import-not-at-top
+
+    return tensorflow_datasets
+
+
+def required_files(name):
+    """The original file names the TFDS builder of `name` expects in `manual_dir`."""
+    builder_cls = _tfds().builder_cls(name)
+    return sorted(info.filename for info in (builder_cls.url_infos or {}).values() if info.filename)
+
+
+def prepare(name, data_dir=None, manual_dir=None):
+    """Returns the TFDS builder of `name`, built from `manual_dir` if not yet prepared.
+
+    Args:
+      name: a TFDS dataset name, e.g. "mnist".
+      data_dir: where prepared datasets live (TFDS's default, ~/tensorflow_datasets, if None).
+      manual_dir: folder with the original download files, used when the dataset
+        is not prepared under `data_dir`.
+
+    Returns:
+      A prepared `tfds.core.DatasetBuilder`.
+
+    Raises:
+      FileNotFoundError: not prepared, and `manual_dir` lacks files (all named).
+      ValueError: a file in `manual_dir` is not the expected one (truncated or another version).
+    """
+    tfds = _tfds()
+    builder = tfds.builder(name, data_dir=os.fspath(data_dir) if data_dir else None)
+    if builder.is_prepared():
+        return builder
+    files = required_files(name)
+    where = os.fspath(manual_dir) if manual_dir else None
+    missing = [f for f in files if not (where and os.path.isfile(os.path.join(where, f)))]
+    if missing:
+        raise FileNotFoundError(
+            f"TFDS dataset {name!r} is not prepared in data_dir={builder.data_dir_root!s} and there is no network "
+            f"to download it: put {', '.join(files)} in a folder and pass it as manual_dir "
+            f"(missing in manual_dir={where}: {', '.join(missing)})"
+        )
+    download_dir = os.path.join(builder.data_dir_root, "downloads")
+    config = tfds.download.DownloadConfig(
+        manual_dir=where, extract_dir=os.path.join(download_dir, "extracted", name)
+    )
+    logging.info("Building TFDS %s from %s into %s", name, where, builder.data_dir)
+    try:
+        builder.download_and_prepare(download_dir=download_dir, download_config=config)
+    except tfds.download.download_manager.NonMatchingChecksumError as error:
+        raise ValueError(
+            f"a file in manual_dir={where} is not the original {name} download (truncated or another "
+            f"version?): {str(error).splitlines()[0]}"
+        ) from error
+    return builder
+
+
+def tfds_dataset(name, split="train", data_dir=None, manual_dir=None, batch_size=64, shuffle=True, seed=0,
+                 with_labels=False, image_size=None):
+    """A batched TFDS dataset at the model's size (see `load_dataset`).
+
+    Returns:
+      A `tf.data.Dataset` of float32 images in [0, 1], [batch, size, size, channels],
+      or of `(images, labels)` pairs with int64 labels [batch] or [batch, num_labels].
+    """
+    if name not in TFDS_DATASETS:
+        raise ValueError(f"unknown TFDS dataset {name!r}: known are {', '.join(sorted(TFDS_DATASETS))}")
+    spec = TFDS_DATASETS[name]
+    size = image_size or spec.image_size
+    pipeline.check_batch_size(batch_size)
+    builder = prepare(name, data_dir, manual_dir)
+    tfds = _tfds()
+    try:
+        num_examples = builder.info.splits[split].num_examples
+    except (KeyError, ValueError) as error:
+        raise ValueError(f"{name} has no split {split!r}: it has {', '.join(builder.info.splits)}") from error
+    pipeline.check_enough_examples(num_examples, batch_size, f"{name}[{split}]")
+    dataset = builder.as_dataset(
+        split=split,
+        shuffle_files=shuffle,
+        read_config=tfds.ReadConfig(shuffle_seed=seed, try_autocache=False),
+        decoders={"image": tfds.decode.SkipDecoding()},  # decoded below, in parallel
+    )
+    image_shape = builder.info.features["image"].shape  # e.g. (28, 28, 1)
+    label_keys = spec.label_keys
+
+    def resize(images):
+        return tf.cast(pipeline.resize_images(images, size), tf.uint8)
+
+    def select(example):
+        # Cached splits are stored small, as decoded, and resized batch by batch;
+        # the others are resized first, so that the shuffle buffer holds small images.
+        image = tf.io.decode_image(example["image"], channels=image_shape[-1], expand_animations=False)
+        image = tf.ensure_shape(image, image_shape)
+        image = image if spec.cache else resize(image)
+        if spec.label_group:
+            group = example[spec.label_group]
+            label = tf.stack([tf.cast(group[key], tf.int64) for key in sorted(group)])
+        elif len(label_keys) == 1:
+            label = tf.cast(example[label_keys[0]], tf.int64)
+        else:
+            label = tf.stack([tf.cast(example[key], tf.int64) for key in label_keys])
+        return image, label
+
+    dataset = dataset.map(select, num_parallel_calls=pipeline.AUTOTUNE)
+    if spec.cache:
+        dataset = dataset.cache()
+    buffer = num_examples if spec.cache else min(num_examples, _SHUFFLE_BUFFER)
+    return pipeline.finish(dataset, batch_size, shuffle, seed, buffer, with_labels,
+                           preprocess=resize if spec.cache else None)

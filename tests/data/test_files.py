@@ -1,0 +1,193 @@
+"""Local files: IDX (gzip and raw), npz archives, image folders, and their bad-input errors."""
+
+import gzip
+import os
+import re
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+import jointvae_tf.data as jd
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MNIST_DIR = os.path.join(ROOT, "..", "shared", "data", "mnist")
+TEST_IMAGES = os.path.join(MNIST_DIR, "t10k-images-idx3-ubyte.gz")
+TEST_LABELS = os.path.join(MNIST_DIR, "t10k-labels-idx1-ubyte.gz")
+
+
+def test_read_idx_gzip_and_raw_agree(tmp_path):
+    labels = jd.read_idx(TEST_LABELS)
+    assert labels.shape == (10000,) and labels.dtype == np.uint8
+    np.testing.assert_array_equal(labels[:10], [7, 2, 1, 0, 4, 1, 4, 9, 5, 9])
+    raw = tmp_path / "t10k-labels-idx1-ubyte"
+    raw.write_bytes(gzip.decompress(open(TEST_LABELS, "rb").read()))
+    np.testing.assert_array_equal(jd.read_idx(raw), labels)
+    images = jd.read_idx(TEST_IMAGES)
+    assert images.shape == (10000, 28, 28) and images.dtype == np.uint8 and images.max() == 255
+
+
+def test_read_idx_wider_types(tmp_path):
+    path = tmp_path / "floats-idx2"
+    values = np.arange(6, dtype=">f4").reshape(2, 3)
+    path.write_bytes(bytes([0, 0, 0x0D, 2]) + np.array([2, 3], ">u4").tobytes() + values.tobytes())
+    result = jd.read_idx(path)
+    assert result.dtype == np.float32 and result.dtype.isnative
+    np.testing.assert_array_equal(result, values)
+
+
+def test_read_idx_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing-idx3-ubyte"):
+        jd.read_idx(tmp_path / "nothing-idx3-ubyte")
+    bad_magic = tmp_path / "bad-magic"
+    bad_magic.write_bytes(bytes([0x12, 0x34, 0x08, 0x03]) + bytes(100))
+    with pytest.raises(ValueError, match=re.escape(f"{bad_magic} is not an IDX file: bad magic number 0x12340803")):
+        jd.read_idx(bad_magic)
+    bad_type = tmp_path / "bad-type"
+    bad_type.write_bytes(bytes([0, 0, 0x07, 1]) + bytes(8))
+    with pytest.raises(ValueError, match="bad magic number 0x00000701"):
+        jd.read_idx(bad_type)
+    raw = gzip.decompress(open(TEST_LABELS, "rb").read())
+    short = tmp_path / "short-labels-idx1-ubyte"
+    short.write_bytes(raw[:5000])
+    message = f"{short} is truncated: 5000 bytes, its header [10000] announces 10008"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        jd.read_idx(short)
+    cut_gzip = tmp_path / "cut-idx1-ubyte.gz"
+    cut_gzip.write_bytes(open(TEST_LABELS, "rb").read()[:2000])
+    with pytest.raises(ValueError, match=re.escape(f"{cut_gzip}: truncated or corrupt gzip")):
+        jd.read_idx(cut_gzip)
+
+
+def test_load_idx_folder_splits_and_sibling_labels(tmp_path):
+    images, labels = jd.load_idx(MNIST_DIR, split="test")
+    assert images.shape == (10000, 28, 28, 1) and labels.shape == (10000,) and labels.dtype == np.int64
+    images_only = tmp_path / "t10k-images-idx3-ubyte.gz"
+    shutil.copy(TEST_IMAGES, images_only)
+    same, no_labels = jd.load_idx(images_only)
+    np.testing.assert_array_equal(same, images)
+    assert no_labels is None
+    shutil.copy(TEST_LABELS, tmp_path / "t10k-labels-idx1-ubyte.gz")
+    np.testing.assert_array_equal(jd.load_idx(images_only)[1], labels)
+    with pytest.raises(ValueError, match="splits train, test, not 'validation'"):
+        jd.load_idx(MNIST_DIR, split="validation")
+    with pytest.raises(FileNotFoundError, match="no train-images-idx3-ubyte"):
+        jd.load_idx(tmp_path, split="train")
+    with pytest.raises(ValueError, match="split must stay 'train'"):
+        jd.load_idx(images_only, split="test")
+
+
+def test_load_idx_label_count_must_match(tmp_path):
+    shutil.copy(TEST_IMAGES, tmp_path / "t10k-images-idx3-ubyte.gz")
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1]) + np.array([3], ">u4").tobytes() + bytes(3))
+    with pytest.raises(ValueError, match="has 3 labels for the 10000 images"):
+        jd.load_idx(tmp_path, split="test")
+
+
+def test_load_npz_layouts(tmp_path):
+    keras_style = tmp_path / "mnist.npz"
+    x = np.random.RandomState(0).randint(0, 256, size=(20, 28, 28), dtype=np.uint8)
+    np.savez(keras_style, x_train=x, y_train=np.arange(20), x_test=x[:5], y_test=np.arange(5))
+    images, labels = jd.load_npz(keras_style, split="test")
+    assert images.shape == (5, 28, 28, 1) and labels.tolist() == list(range(5))
+    binary = tmp_path / "binary.npz"
+    np.savez(binary, imgs=(x > 127).astype(np.uint8))
+    images, labels = jd.load_npz(binary)
+    assert labels is None and set(np.unique(images)) == {0, 255}
+    floats = tmp_path / "floats.npz"
+    np.savez(floats, images=np.linspace(0, 1, 2 * 8 * 8 * 3, dtype=np.float32).reshape(2, 8, 8, 3))
+    images, _ = jd.load_npz(floats)
+    assert images.dtype == np.uint8 and images.shape == (2, 8, 8, 3) and images.max() == 255
+
+
+def test_load_npz_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.npz"):
+        jd.load_npz(tmp_path / "missing.npz")
+    no_images = tmp_path / "no_images.npz"
+    np.savez(no_images, weights=np.zeros(3))
+    message = "has no image array: expected x_train, imgs, images or x; it has ['weights']"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        jd.load_npz(no_images)
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, images=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="pickled.npz"):
+        jd.load_npz(pickled)
+    truncated = tmp_path / "truncated.npz"
+    np.savez(truncated, images=np.zeros((50, 28, 28), np.uint8))
+    truncated.write_bytes(truncated.read_bytes()[:3000])
+    with pytest.raises(ValueError, match="truncated.npz"):
+        jd.load_npz(truncated)
+    mismatched = tmp_path / "mismatched.npz"
+    np.savez(mismatched, images=np.zeros((4, 28, 28), np.uint8), labels=np.zeros(3))
+    with pytest.raises(ValueError, match="3 labels for 4 images"):
+        jd.load_npz(mismatched)
+    out_of_range = tmp_path / "range.npz"
+    np.savez(out_of_range, images=np.full((2, 8, 8), 300.0))
+    with pytest.raises(ValueError, match=r"float values in \[300.0, 300.0\]"):
+        jd.load_npz(out_of_range)
+
+
+def _write_images(folder, specs):
+    """specs: list of (relative name, height, width, mode) -> writes PIL images with a gradient."""
+    for name, height, width, mode in specs:
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        gradient = np.tile(np.linspace(0, 255, width, dtype=np.uint8), (height, 1))
+        array = gradient if mode == "L" else np.stack([gradient, gradient[::-1, ::-1], np.full_like(gradient, 9)], -1)
+        Image.fromarray(array, mode).save(path)
+
+
+def test_image_folder_crops_resizes_and_recurses(tmp_path):
+    names = ["a.png", "sub/b.jpg", "sub/deeper/c.JPEG"]
+    _write_images(tmp_path, [(names[0], 120, 100, "RGB"), (names[1], 90, 150, "RGB"), (names[2], 64, 64, "RGB")])
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert [os.path.relpath(f, tmp_path) for f in jd.list_images(tmp_path)] == names
+    dataset = jd.image_folder_dataset(tmp_path, batch_size=3, shuffle=False)
+    batch = next(iter(dataset)).numpy()
+    assert batch.shape == (3, 64, 64, 3) and batch.dtype == np.float32
+    assert 0.0 <= batch.min() and batch.max() <= 1.0
+    # Centre crop, then resize: a left-to-right gradient stays one, dark on the left.
+    assert batch[0, 32, 2, 0] < 0.1 and batch[0, 32, 61, 0] > 0.9
+    gray = next(iter(jd.image_folder_dataset(tmp_path, batch_size=3, shuffle=False, channels=1, image_size=32)))
+    assert gray.shape == (3, 32, 32, 1)
+
+
+def test_image_folder_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="image folder not found"):
+        jd.image_folder_dataset(tmp_path / "nowhere")
+    (tmp_path / "readme.txt").write_text("no images here")
+    with pytest.raises(ValueError, match=re.escape(f"no images (.png, .jpg, .jpeg) in folder {tmp_path}")):
+        jd.image_folder_dataset(tmp_path)
+    _write_images(tmp_path, [("a.png", 32, 32, "L")])
+    with pytest.raises(ValueError, match="has 1 images, fewer than batch_size=4"):
+        jd.image_folder_dataset(tmp_path, batch_size=4)
+    with pytest.raises(ValueError, match="channels must be 1 .* got 2"):
+        jd.image_folder_dataset(tmp_path, batch_size=1, channels=2)
+
+
+def test_image_folder_mixed_channel_counts(tmp_path):
+    _write_images(tmp_path, [("a.png", 40, 40, "L"), ("b.png", 40, 40, "RGB"), ("c.png", 40, 40, "L")])
+    dataset = jd.image_folder_dataset(tmp_path, batch_size=3, shuffle=False)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="mixed channel counts"):
+        next(iter(dataset))
+    # Converting every image is the way out.
+    for channels in (1, 3):
+        assert next(iter(jd.image_folder_dataset(tmp_path, batch_size=3, channels=channels))).shape[-1] == channels
+
+
+def test_image_folder_rejects_alpha_without_a_channel_choice(tmp_path):
+    Image.fromarray(np.zeros((8, 8, 4), np.uint8), "RGBA").save(tmp_path / "alpha.png")
+    with pytest.raises(ValueError, match="has 4 channels: pass channels=1"):
+        jd.image_folder_dataset(tmp_path, batch_size=1)
+    assert next(iter(jd.image_folder_dataset(tmp_path, batch_size=1, channels=3))).shape == (1, 64, 64, 3)
+
+
+@pytest.mark.parametrize("name", ["cut.png", "cut.jpg"])
+def test_image_folder_names_a_truncated_file(tmp_path, name):
+    _write_images(tmp_path, [("a.png", 40, 40, "RGB"), (name, 40, 40, "RGB")])
+    cut = tmp_path / name
+    cut.write_bytes(cut.read_bytes()[:-20])  # the end of the file is lost
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"truncated or corrupt image file.*{name}"):
+        list(jd.image_folder_dataset(tmp_path, batch_size=2, channels=3))

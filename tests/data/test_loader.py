@@ -1,0 +1,106 @@
+"""load_dataset: names, sizes, labels, and clear errors for bad input."""
+
+import os
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import jointvae_tf.data as jd
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MNIST_DIR = os.path.join(ROOT, "..", "shared", "data", "mnist")
+
+
+def test_parse_name():
+    assert jd.parse_name("mnist") == ("mnist", None)
+    assert jd.parse_name("npz:/data/x.npz") == ("npz", "/data/x.npz")
+    assert jd.parse_name("folder:~/chairs") == ("folder", os.path.expanduser("~/chairs"))
+
+
+@pytest.mark.parametrize("name", ["cifar10", "MNIST", "dsprites:", "zip:/x", "mnist:train", ""])
+def test_unknown_names_list_the_known_ones(name):
+    with pytest.raises(ValueError) as error:
+        jd.load_dataset(name)
+    message = str(error.value)
+    assert re.search(r"unknown dataset|names no path", message)
+    if "unknown" in message:
+        for known in jd.DATASET_NAMES + ("folder:PATH", "idx:PATH", "npz:PATH"):
+            assert known in message
+        assert jd.DATASET_NAMES == ("mnist", "fashion_mnist", "dsprites", "celeb_a", "shapes3d")
+
+
+def test_empty_path_is_an_error():
+    with pytest.raises(ValueError, match="'npz:' names no path"):
+        jd.load_dataset("npz:")
+
+
+def test_dsprites_is_built_in():
+    dataset = jd.load_dataset("dsprites", batch_size=16, with_labels=True)
+    assert dataset.cardinality().numpy() == 737280 // 16
+    images, factors = next(iter(dataset))
+    assert images.shape == (16, 64, 64, 1) and factors.shape == (16, 5)
+    np.testing.assert_array_equal(images.numpy()[..., 0], jd.DSprites().render(factors.numpy()))
+    with pytest.raises(ValueError, match="dsprites has one split, 'train'"):
+        jd.load_dataset("dsprites", split="test")
+    with pytest.raises(ValueError, match="dsprites images are 64x64"):
+        jd.load_dataset("dsprites", image_size=32)
+
+
+def test_dsprites_uses_the_renderer_when_manual_dir_lacks_the_archive(tmp_path):
+    dataset = jd.load_dataset("dsprites", manual_dir=tmp_path, batch_size=8, shuffle=False)
+    expected = jd.DSprites().render(jd.DSprites.index_to_factors(np.arange(8)))
+    np.testing.assert_array_equal(next(iter(dataset)).numpy()[..., 0], expected)
+
+
+def test_idx_folder_is_mnist_at_32(tmp_path):
+    dataset = jd.load_dataset(f"idx:{MNIST_DIR}", split="test", batch_size=50, shuffle=False, with_labels=True)
+    assert dataset.cardinality().numpy() == 200
+    images, labels = next(iter(dataset))
+    assert images.shape == (50, 32, 32, 1) and images.dtype.name == "float32"
+    np.testing.assert_array_equal(labels.numpy()[:10], [7, 2, 1, 0, 4, 1, 4, 9, 5, 9])
+    with pytest.raises(FileNotFoundError, match="no train-images-idx3-ubyte"):
+        jd.load_dataset(f"idx:{tmp_path}")
+
+
+def test_npz_sizes_and_labels(tmp_path):
+    path = tmp_path / "small.npz"
+    rng = np.random.RandomState(0)
+    np.savez(path, x_train=rng.randint(0, 256, (40, 28, 28), dtype=np.uint8), y_train=np.arange(40),
+             x_test=rng.randint(0, 256, (12, 100, 80, 3), dtype=np.uint8))
+    images, labels = next(iter(jd.load_dataset(f"npz:{path}", batch_size=8, with_labels=True)))
+    assert images.shape == (8, 32, 32, 1) and labels.shape == (8,)
+    test = next(iter(jd.load_dataset(f"npz:{path}", split="test", batch_size=4)))
+    assert test.shape == (4, 64, 64, 3)
+    assert next(iter(jd.load_dataset(f"npz:{path}", batch_size=4, image_size=16))).shape == (4, 16, 16, 1)
+    with pytest.raises(ValueError, match="has no labels"):
+        jd.load_dataset(f"npz:{path}", split="test", batch_size=4, with_labels=True)
+    with pytest.raises(ValueError, match="has 12 images, fewer than batch_size=64"):
+        jd.load_dataset(f"npz:{path}", split="test")
+    with pytest.raises(FileNotFoundError, match="nothing.npz"):
+        jd.load_dataset(f"npz:{tmp_path / 'nothing.npz'}")
+
+
+def test_folder(tmp_path):
+    for i in range(4):
+        Image.fromarray(np.full((50, 70, 3), 60 * i, np.uint8)).save(tmp_path / f"{i}.jpg")
+    images = next(iter(jd.load_dataset(f"folder:{tmp_path}", batch_size=4, shuffle=False)))
+    assert images.shape == (4, 64, 64, 3)
+    np.testing.assert_allclose(images.numpy()[:, 5, 5, 0], np.arange(4) * 60 / 255.0, atol=2 / 255.0)
+    gray = next(iter(jd.load_dataset(f"folder:{tmp_path}", batch_size=2, channels=1)))
+    assert gray.shape == (2, 64, 64, 1)
+    with pytest.raises(ValueError, match="image folders have no labels"):
+        jd.load_dataset(f"folder:{tmp_path}", with_labels=True)
+    with pytest.raises(FileNotFoundError, match="image folder not found"):
+        jd.load_dataset(f"folder:{tmp_path / 'absent'}")
+
+
+def test_channels_is_for_folders_only():
+    with pytest.raises(ValueError, match="channels applies to folder:PATH datasets only"):
+        jd.load_dataset("dsprites", channels=1)
+
+
+def test_bad_batch_size():
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        jd.load_dataset("dsprites", batch_size=0)
