@@ -40,6 +40,9 @@ setup(
         "console_scripts": [
             "jointvae-train=jointvae_tf.train:run",
             "jointvae-import-torch=jointvae_tf.compat.import_torch:run",
+            "jointvae-evaluate=jointvae_tf.evaluate:run",
+            "jointvae-export=export.__main__:run",
+            "jointvae-decode-tflite=export.decode_tflite:run",
         ]
     },
 )

@@ -1,0 +1,159 @@
+"""export.__main__: the jointvae-export binary end to end, its failures, and the folder it publishes."""
+
+import json
+import os
+
+import pytest
+from export_test_utils import FAST_FLAGS, LATENT_DIM, run_python
+
+from export import __main__ as export_main
+from export import decode_tflite, tflite
+
+VARIANTS = ["float32", "float16", "dynamic_int8", "int8", "int8_uint8"]
+
+
+def _export_binary(*args):
+    return run_python(["-m", "export", *args])
+
+
+def _options(model_dir, output_dir, **kwargs):
+    """Options for a quick in-process export: one decoder, few samples."""
+    values = dict(variants=["float32"], fidelity_samples=20, latency_invokes=5, calibration_samples=10)
+    values.update(kwargs)
+    return export_main.ExportOptions(model_dir=model_dir, output_dir=str(output_dir), **values)
+
+
+def test_the_export_writes_every_artifact_and_a_passing_report(exported):
+    output_dir, result = exported
+    expected = {"saved_model", "export_report.json", *(f"decoder_{v}.tflite" for v in VARIANTS)}
+    assert set(os.listdir(output_dir)) == expected
+    assert [n for n in os.listdir(os.path.dirname(output_dir)) if n != "out"] == []  # no staging folder left
+    with open(os.path.join(output_dir, "export_report.json")) as f:
+        report = json.load(f)
+    assert report["passed"] is True and report["failures"] == []
+    assert report["model"]["latent_dim"] == LATENT_DIM and report["model"]["latent_spec"] == {"cont": 4, "disc": [3]}
+    assert report["saved_model"]["decode_max_abs_error"] <= 1e-5
+    assert report["fidelity"]["samples"] == 200 and report["fidelity"]["min_psnr_db"] == 30.0
+    assert report["latency"] == {"batch": 1, "invokes": 30, "warmup": 20, "num_threads": 2, "statistic": "median"}
+    assert report["tflite_batch"] == 1
+    # The model_dir names dsprites (64x64), which a 32x32 model cannot take: prior samples only, said so.
+    assert report["calibration"]["source"] == "prior" and "dsprites" in report["calibration"]["fallback"]
+    assert list(report["variants"]) == VARIANTS
+    for name, checks in report["variants"].items():
+        assert checks["bytes"] == os.path.getsize(os.path.join(output_dir, checks["file"]))
+        assert checks["passed"] and checks["psnr_db"] >= 30.0 and checks["latency_ms"] > 0
+        assert decode_tflite.TFLiteDecoder(os.path.join(output_dir, checks["file"])).metadata["variant"] == name
+    assert report["variants"]["int8"]["size_vs_float32"] < 0.35
+    # The printed table: a header and one line per variant, then the destination.
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].split()[0] == "variant"
+    assert [line.split()[0] for line in lines[1:6]] == VARIANTS
+    assert all(line.split()[-1] == "pass" for line in lines[1:6])
+    assert lines[-1].startswith(f"exported to {output_dir}")
+
+
+def test_the_defaults_are_the_specified_verification():
+    options = export_main.ExportOptions(model_dir="m", output_dir="o")
+    assert options.fidelity_samples >= 1000 and options.latency_invokes >= 200
+    assert options.num_threads == 2 and options.min_psnr == 30.0
+    assert tuple(options.variants) == tflite.DEFAULT_VARIANTS
+
+
+def test_a_model_dir_without_checkpoint_fails_cleanly(tmp_path):
+    model_dir = tmp_path / "untrained"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text(json.dumps({"model": {"image_shape": [32, 32, 1]}}))
+    output_dir = tmp_path / "out"
+    result = _export_binary(f"--model_dir={model_dir}", f"--output_dir={output_dir}")
+    assert result.returncode == 1
+    assert "jointvae-export: error: no checkpoint in" in result.stderr
+    assert sorted(os.listdir(tmp_path)) == ["untrained"]  # no output_dir, no staging folder
+
+
+def test_an_output_dir_that_cannot_be_written_fails_before_any_work(model_dir, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    result = _export_binary(f"--model_dir={model_dir}", f"--output_dir={blocker / 'out'}")
+    assert result.returncode == 1, result.stderr
+    assert (f"jointvae-export: error: output_dir {blocker / 'out'} cannot be written: {blocker} is a file, not a folder"
+            in result.stderr)
+    with pytest.raises(ValueError, match=f"output_dir {blocker} is an existing file, not a folder"):
+        export_main.export(_options(model_dir, blocker))
+    assert sorted(os.listdir(tmp_path)) == ["a_file"]
+
+
+def test_a_decoder_below_the_floor_fails_and_is_not_published(model_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    result = _export_binary(f"--model_dir={model_dir}", f"--output_dir={output_dir}", "--variants=float32",
+                            "--min_psnr=1000", *FAST_FLAGS)
+    assert result.returncode == 1
+    assert "jointvae-export: error: verification failed: float32: PSNR" in result.stderr
+    assert "below the floor of 1000 dB" in result.stderr
+    assert not output_dir.exists()
+    assert sorted(os.listdir(tmp_path)) == ["out.failed"]
+    report = json.loads((tmp_path / "out.failed" / "export_report.json").read_text())
+    assert report["passed"] is False and len(report["failures"]) == 1
+    assert result.stdout.splitlines()[1].split()[-1] == "FAIL"
+
+
+def test_a_failed_verification_replaces_an_older_rejected_export(model_dir, tmp_path):
+    (tmp_path / "out.failed").mkdir()
+    (tmp_path / "out.failed" / "stale.txt").write_text("old")
+    with pytest.raises(export_main.VerificationError, match="rejected export kept in") as raised:
+        export_main.export(_options(model_dir, tmp_path / "out", min_psnr=1000.0))
+    assert raised.value.report["passed"] is False
+    rejected = sorted(os.listdir(tmp_path / "out.failed"))
+    assert rejected == ["decoder_float32.tflite", "export_report.json", "saved_model"]
+    assert sorted(os.listdir(tmp_path)) == ["out.failed"]
+
+
+def test_check_options_names_the_bad_value():
+    with pytest.raises(ValueError, match="fidelity_samples must be an integer >= 1, got 0"):
+        export_main.check_options(export_main.ExportOptions("m", "o", fidelity_samples=0))
+    with pytest.raises(ValueError, match="unknown TFLite variant 'fp8'"):
+        export_main.check_options(export_main.ExportOptions("m", "o", variants=["fp8"]))
+
+
+def test_a_non_empty_output_dir_needs_overwrite(model_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+    (output_dir / "old.txt").write_text("previous export")
+    with pytest.raises(ValueError, match="is not empty: pass --overwrite"):
+        export_main.export(_options(model_dir, output_dir))
+    assert os.listdir(output_dir) == ["old.txt"]
+    result = export_main.export(_options(model_dir, output_dir, overwrite=True))
+    assert result["passed"]
+    assert sorted(os.listdir(output_dir)) == ["decoder_float32.tflite", "export_report.json", "saved_model"]
+    assert sorted(os.listdir(tmp_path)) == ["out"]
+
+
+def test_an_empty_output_dir_is_used(model_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+    export_main.export(_options(model_dir, output_dir))
+    assert "export_report.json" in os.listdir(output_dir)
+
+
+def test_a_keras_file_exports_too(trained_model, tmp_path):
+    path = str(tmp_path / "model.keras")
+    trained_model.save(path)
+    result = export_main.export(_options(path, tmp_path / "out", variants=["int8"]))
+    assert result["passed"]
+    assert result["model"]["dataset"] is None and result["calibration"]["source"] == "prior"
+    assert "fallback" not in result["calibration"] and result["calibration"]["prior_samples"] == 10
+
+
+def test_dynamic_batch_decoders(model_dir, tmp_path):
+    result = export_main.export(_options(model_dir, tmp_path / "out", dynamic_batch=True))
+    assert result["passed"] and result["tflite_batch"] == "any"
+    assert decode_tflite.TFLiteDecoder(str(tmp_path / "out" / "decoder_float32.tflite")).batch_size is None
+
+
+def test_a_failure_midway_leaves_no_staging_folder(model_dir, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("conversion broke")
+
+    monkeypatch.setattr(tflite, "convert_decoders", broken)
+    with pytest.raises(ValueError, match="conversion broke"):
+        export_main.export(_options(model_dir, tmp_path / "out"))
+    assert os.listdir(tmp_path) == []
