@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 
+import numpy as np
 import tensorflow as tf
 
 from jointvae_tf.data import pipeline
@@ -30,19 +31,20 @@ class TfdsSpec:
       image_size: side of the square images the model takes.
       label_keys: feature keys stacked into the labels (int64), in this order.
       label_group: a nested feature dict whose entries are the labels (celeb_a's attributes).
-      cache: whether the decoded, resized split is small enough to cache in memory.
+      in_memory: whether a split is small enough to be decoded once into memory
+        and served from there (as local IDX files are), rather than streamed.
     """
 
     image_size: int
     label_keys: tuple = ()
     label_group: str = ""
-    cache: bool = False
+    in_memory: bool = False
 
 
 TFDS_DATASETS = {
     # 28x28 resized to 32x32 as the reference does.
-    "mnist": TfdsSpec(image_size=32, label_keys=("label",), cache=True),
-    "fashion_mnist": TfdsSpec(image_size=32, label_keys=("label",), cache=True),
+    "mnist": TfdsSpec(image_size=32, label_keys=("label",), in_memory=True),
+    "fashion_mnist": TfdsSpec(image_size=32, label_keys=("label",), in_memory=True),
     # 218x178, centre cropped to 178x178, resized to 64x64; labels: the 40 binary attributes.
     "celeb_a": TfdsSpec(image_size=64, label_group="attributes"),
     # 64x64x3; labels: the six factor classes in the data set's own order.
@@ -143,24 +145,21 @@ def tfds_dataset(name, split="train", data_dir=None, manual_dir=None, batch_size
     except (KeyError, ValueError) as error:
         raise ValueError(f"{name} has no split {split!r}: it has {', '.join(builder.info.splits)}") from error
     pipeline.check_enough_examples(num_examples, batch_size, f"{name}[{split}]")
+    streamed = shuffle and not spec.in_memory
     dataset = builder.as_dataset(
         split=split,
-        shuffle_files=shuffle,
+        shuffle_files=streamed,
         read_config=tfds.ReadConfig(shuffle_seed=seed, try_autocache=False),
         decoders={"image": tfds.decode.SkipDecoding()},  # decoded below, in parallel
     )
     image_shape = builder.info.features["image"].shape  # e.g. (28, 28, 1)
     label_keys = spec.label_keys
 
-    def resize(images):
-        return tf.cast(pipeline.resize_images(images, size), tf.uint8)
-
     def select(example):
-        # Cached splits are stored small, as decoded, and resized batch by batch;
-        # the others are resized first, so that the shuffle buffer holds small images.
         image = tf.io.decode_image(example["image"], channels=image_shape[-1], expand_animations=False)
         image = tf.ensure_shape(image, image_shape)
-        image = image if spec.cache else resize(image)
+        if not spec.in_memory:  # resized before the shuffle buffer, which then holds small images
+            image = tf.cast(pipeline.resize_images(image, size), tf.uint8)
         if spec.label_group:
             group = example[spec.label_group]
             label = tf.stack([tf.cast(group[key], tf.int64) for key in sorted(group)])
@@ -171,8 +170,11 @@ def tfds_dataset(name, split="train", data_dir=None, manual_dir=None, batch_size
         return image, label
 
     dataset = dataset.map(select, num_parallel_calls=pipeline.AUTOTUNE)
-    if spec.cache:
-        dataset = dataset.cache()
-    buffer = num_examples if spec.cache else min(num_examples, _SHUFFLE_BUFFER)
-    return pipeline.finish(dataset, batch_size, shuffle, seed, buffer, with_labels,
-                           preprocess=resize if spec.cache else None)
+    if not spec.in_memory:
+        buffer = min(num_examples, _SHUFFLE_BUFFER)
+        return pipeline.finish(dataset, batch_size, shuffle, seed, buffer, with_labels)
+    # Decoded once (a few seconds for MNIST's 60,000 images), then gathered by shuffled indices.
+    images, labels = zip(*dataset.batch(8192).as_numpy_iterator(), strict=True)
+    images = pipeline.resize_array(np.concatenate(images), size)
+    return pipeline.array_dataset(images, np.concatenate(labels), batch_size, shuffle, seed, with_labels,
+                                  source=f"{name}[{split}]")

@@ -4,23 +4,11 @@ import numpy as np
 import pytest
 
 import jointvae_tf.metrics as jm
+from metrics_test_data import IdentityData
 
 DSPRITES_FACTOR_SIZES = [3, 6, 40, 32, 32]
 
 
-class IdentityData:
-    """Uniform independent factors observed as themselves (float32)."""
-
-    def __init__(self, factor_sizes):
-        self.factor_sizes = list(factor_sizes)
-
-    def sample_factors(self, num, random_state):
-        return np.stack(
-            [random_state.randint(size, size=num) for size in self.factor_sizes], axis=1
-        )
-
-    def sample_observations_from_factors(self, factors, random_state):
-        return np.asarray(factors, dtype=np.float32)
 
 
 def _score(representation_fn, factor_sizes=(10,) * 10, seed=0, **options):
