@@ -25,6 +25,8 @@ setup(
         # tensorflow-probability 0.25 does not import without tf-keras.
         "tf-keras==2.21.*",
         "tensorflow-datasets==4.9.*",
+        # tensorflow-datasets 4.9 imports it but declares it only for Python < 3.9.
+        "importlib_resources>=6",
         "tensorboard==2.21.*",
         "absl-py>=2.1,<3",
         "ai-edge-litert==2.3.*",
