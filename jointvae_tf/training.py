@@ -156,6 +156,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         total_steps = config.epochs * steps_per_epoch
     else:
         total_steps = max(resolved["model"]["cont_capacity"][2], resolved["model"]["disc_capacity"][2])
+    if config.steps_per_epoch is None:
+        steps_per_epoch = min(steps_per_epoch, total_steps)  # a progress bar that ends where training does
     resolved.update(total_steps=total_steps, steps_per_epoch=steps_per_epoch)
     checkpoints.write_json_atomic(config_path, resolved)
 
