@@ -1,0 +1,153 @@
+"""jointvae_tf.evaluation: metrics on dsprites and labelled MNIST, seeding, skipped metrics and bad input."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from jointvae_tf import checkpoints, evaluation
+from jointvae_tf.model import JointVAE
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.path.join(ROOT, "..", "shared", "data")
+MNIST_DIR = os.path.join(SHARED_DATA, "mnist")
+DSPRITES_REFERENCE = os.path.join(SHARED_DATA, "reference_models", "dsprites")
+SMALL = evaluation.MetricSizes(
+    factor_vae_variance=200, factor_vae_train=30, factor_vae_eval=20, mig_train=200, beta_vae_train=20,
+    beta_vae_eval=10, ground_truth_images=150, batch_size=16,
+)
+
+
+def _shared(path):
+    if not os.path.exists(path):
+        pytest.skip(f"shared test data not found: {os.path.normpath(path)}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def dsprites_model():
+    return JointVAE((64, 64, 1), "cont=2,disc=3", seed=1)
+
+
+@pytest.fixture(scope="module")
+def mnist_model():
+    return JointVAE((32, 32, 1), "cont=2,disc=10", seed=2)
+
+
+@pytest.fixture(scope="module")
+def dsprites_results(dsprites_model):
+    return evaluation.evaluate(dsprites_model, "dsprites", seed=3, sizes=SMALL)
+
+
+def test_dsprites_has_every_metric_in_range(dsprites_results):
+    values = dsprites_results["metrics"]
+    for key in ("factor_vae_score", "factor_vae_train_accuracy", "mig", "beta_vae_score", "beta_vae_train_accuracy",
+                "discrete_accuracy", "discrete_accuracy_majority"):
+        assert 0.0 <= values[key] <= 1.0, key
+    assert values["reconstruction_loss"] > 0 and values["kl_continuous"] >= 0 and values["kl_discrete"] >= 0
+    assert values["num_evaluation_images"] == SMALL.ground_truth_images
+    assert 0 <= values["factor_vae_num_active_dims"] <= 2 + 3
+    assert dsprites_results["skipped"] == {}
+    assert dsprites_results["examples"].shape == (evaluation.NUM_EXAMPLE_IMAGES, 64, 64, 1)
+    # Majority renaming is never worse than one-to-one renaming.
+    assert values["discrete_accuracy_majority"] >= values["discrete_accuracy"]
+
+
+def test_same_seed_same_numbers_other_seed_other_sample(dsprites_model, dsprites_results):
+    again = evaluation.evaluate(dsprites_model, "dsprites", seed=3, sizes=SMALL)
+    assert again["metrics"] == dsprites_results["metrics"]
+    other = evaluation.evaluate(dsprites_model, "dsprites", seed=4, sizes=SMALL, metrics=["reconstruction"])
+    assert other["metrics"]["reconstruction_loss"] != dsprites_results["metrics"]["reconstruction_loss"]
+
+
+def test_each_metric_has_its_own_random_state(dsprites_model, dsprites_results):
+    alone = evaluation.evaluate(dsprites_model, "dsprites", seed=3, sizes=SMALL, metrics=["mig"])
+    assert alone["metrics"] == {"mig": dsprites_results["metrics"]["mig"]}
+
+
+def test_mnist_accuracy_on_test_labels_and_ground_truth_metrics_skipped(mnist_model):
+    dataset = f"idx:{_shared(MNIST_DIR)}"
+    results = evaluation.evaluate(mnist_model, dataset, num_accuracy_images=250)
+    values = results["metrics"]
+    assert values["num_evaluation_images"] == 250  # not a multiple of the batch: nothing dropped
+    assert 0.0 <= values["discrete_accuracy"] <= values["discrete_accuracy_majority"] <= 1.0
+    assert values["reconstruction_loss"] > 0
+    assert results["settings"]["evaluation_images"] == "test"
+    assert set(results["skipped"]) == set(evaluation.GROUND_TRUTH_METRICS)
+    for reason in results["skipped"].values():
+        assert "no ground-truth factor" in reason
+    table = evaluation.format_table(results)
+    assert "discrete_accuracy" in table and "skipped factor_vae: " in table
+
+
+def test_accuracy_metrics_rename_categories():
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    categories = [np.array([5, 5, 3, 3, 3, 1]), np.array([0, 1, 0, 1, 0, 1])]
+    values = evaluation.accuracy_metrics(categories, labels)
+    assert values["discrete_accuracy"] == pytest.approx(5 / 6)
+    assert values["discrete_accuracy_majority"] == pytest.approx(5 / 6)
+    assert values["discrete_accuracy_1"] == pytest.approx(2 / 6)
+
+
+def test_model_without_discrete_latent_skips_accuracy():
+    model = JointVAE((64, 64, 1), "cont=2", seed=0)
+    results = evaluation.evaluate(model, "dsprites", sizes=SMALL, metrics=["discrete_accuracy", "mig"])
+    assert results["skipped"] == {"discrete_accuracy": "the model has no discrete latent"}
+    assert 0.0 <= results["metrics"]["mig"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    "dataset, metrics, message",
+    [
+        ("nonsense", None, "unknown dataset 'nonsense'"),
+        ("idx:/no/such/folder", ["reconstruction"], "cannot open dataset"),
+        ("dsprites", ["speed"], "unknown metrics ['speed']"),
+    ],
+)
+def test_bad_input_is_one_clear_error(dsprites_model, dataset, metrics, message):
+    with pytest.raises(evaluation.EvaluationError, match=None) as error:
+        evaluation.evaluate(dsprites_model, dataset, sizes=SMALL, metrics=metrics)
+    assert message in str(error.value)
+
+
+def test_image_shape_mismatch(mnist_model):
+    with pytest.raises(evaluation.EvaluationError, match=r"takes images \[32, 32, 1\] but dataset dsprites gives "
+                                                         r"\[64, 64, 1\]"):
+        evaluation.evaluate(mnist_model, "dsprites", sizes=SMALL)
+
+
+def test_bad_sizes():
+    with pytest.raises(evaluation.EvaluationError, match="mig_train must be an integer >= 1"):
+        evaluation.MetricSizes(mig_train=0)
+
+
+def test_load_model_errors(tmp_path):
+    with pytest.raises(evaluation.EvaluationError, match="not found"):
+        evaluation.load_model(str(tmp_path / "missing"))
+    with pytest.raises(evaluation.EvaluationError, match="config.json not found"):
+        evaluation.load_model(str(tmp_path))
+    with pytest.raises(evaluation.EvaluationError, match="no model given"):
+        evaluation.load_model("")
+
+
+def test_run_writes_metrics_json_and_pictures(tmp_path, dsprites_model):
+    model_dir = str(tmp_path / "run")
+    checkpoints.save_model_dir(dsprites_model, model_dir, {"dataset": "dsprites"})
+    result = evaluation.run(model_dir, seed=3, sizes=SMALL, metrics=["reconstruction", "discrete_accuracy", "mig"])
+    path = os.path.join(model_dir, "eval", "metrics.json")
+    assert result["metrics_file"] == path
+    written = json.load(open(path))
+    assert written["dataset"] == "dsprites" and written["model_kind"] == "model_dir"
+    assert set(written["metrics"]) >= {"mig", "discrete_accuracy", "reconstruction_loss"}
+    assert written["skipped"] == {}
+    assert written["images"] and all(os.path.isfile(p) for p in written["images"].values())
+    assert not [name for name in os.listdir(os.path.dirname(path)) if name.startswith(".tmp")]
+
+
+def test_reference_pytorch_model_loads_with_its_dataset():
+    pytest.importorskip("torch")
+    model, info = evaluation.load_model(_shared(DSPRITES_REFERENCE))
+    assert info == {"kind": "pytorch_reference", "dataset": "dsprites", "step": None}
+    results = evaluation.evaluate(model, info["dataset"], sizes=SMALL, metrics=["discrete_accuracy"])
+    assert 0.0 <= results["metrics"]["discrete_accuracy"] <= 1.0
