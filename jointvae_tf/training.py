@@ -133,6 +133,8 @@ def _worker_dir(model_dir: str) -> str:
 def train(config: TrainConfig) -> dict[str, Any]:
     """Trains (or resumes) into config.model_dir; returns a summary (final step, logs, paths)."""
     validate(config)
+    # Initial weights (and anything else drawn from Python, NumPy or TF global RNGs) follow --seed.
+    keras.utils.set_random_seed(config.seed)
     strategy = distribute.make_strategy(config.strategy)
     replicas = strategy.num_replicas_in_sync
     global_batch = config.batch_size or presets.batch_size_for(config.preset or config.dataset)
