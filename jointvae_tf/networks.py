@@ -11,6 +11,12 @@ BCE on logits.
 
 With kernel 4 and stride 2, Keras 'same' padding reproduces PyTorch's padding=1 for
 both convolutions and transposed convolutions, so weights port layer for layer.
+
+Initial weights follow PyTorch's defaults, as the reference was trained with them:
+kernels U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with a=sqrt(5)) and biases
+U(-1/sqrt(fan_in), 1/sqrt(fan_in)), where a transposed convolution's fan_in is
+out_channels * kh * kw, as PyTorch computes it. (With Keras' glorot kernels and zero
+biases, short dSprites runs lost most encoder ReLUs early and decoded the mean image.)
 """
 
 from __future__ import annotations
@@ -42,6 +48,16 @@ def validate_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
     return height, width, channels
 
 
+def torch_default_init(fan_in: int) -> dict:
+    """Initializer arguments reproducing PyTorch's default init of a layer with this fan_in."""
+    bound = 1.0 / math.sqrt(fan_in)
+    return {
+        # VarianceScaling computes the kernel's own fan_in: scale 1/3 gives the bound sqrt(1/fan_in).
+        "kernel_initializer": keras.initializers.VarianceScaling(1.0 / 3.0, mode="fan_in", distribution="uniform"),
+        "bias_initializer": keras.initializers.RandomUniform(-bound, bound),
+    }
+
+
 def _encoder_filters(size: int) -> list[int]:
     return [32, 32, 64, 64] if size == 64 else [32, 64, 64]
 
@@ -64,17 +80,24 @@ def build_encoder(image_shape: Sequence[int], latent_spec: LatentSpec, name: str
     """
     height, _, _ = shape = validate_image_shape(image_shape)
     images = keras.Input(shape=shape, name="images")
-    x = images
+    x, in_channels = images, shape[-1]
     for i, filters in enumerate(_encoder_filters(height)):
-        x = keras.layers.Conv2D(filters, 4, strides=2, padding="same", activation="relu", name=f"conv_{i}")(x)
+        x = keras.layers.Conv2D(
+            filters, 4, strides=2, padding="same", activation="relu", name=f"conv_{i}",
+            **torch_default_init(16 * in_channels),
+        )(x)
+        in_channels = filters
     x = keras.layers.Flatten(name="flatten")(x)
-    hidden = keras.layers.Dense(HIDDEN_UNITS, activation="relu", name="hidden")(x)
+    hidden = keras.layers.Dense(
+        HIDDEN_UNITS, activation="relu", name="hidden", **torch_default_init(math.prod(FEATURE_SHAPE))
+    )(x)
+    head_init = torch_default_init(HIDDEN_UNITS)
     outputs = {}
     if latent_spec.continuous:
-        outputs["mean"] = keras.layers.Dense(latent_spec.continuous, name="mean")(hidden)
-        outputs["log_var"] = keras.layers.Dense(latent_spec.continuous, name="log_var")(hidden)
+        outputs["mean"] = keras.layers.Dense(latent_spec.continuous, name="mean", **head_init)(hidden)
+        outputs["log_var"] = keras.layers.Dense(latent_spec.continuous, name="log_var", **head_init)(hidden)
     for i, k in enumerate(latent_spec.discrete):
-        outputs[f"logits_{i}"] = keras.layers.Dense(k, name=f"logits_{i}")(hidden)
+        outputs[f"logits_{i}"] = keras.layers.Dense(k, name=f"logits_{i}", **head_init)(hidden)
     return keras.Model(images, outputs, name=name)
 
 
@@ -84,14 +107,21 @@ def build_decoder_logits(
     """Builds the decoder up to its logits: latent [batch, latent_dim] -> logits [batch, height, width, channels]."""
     height, _, channels = validate_image_shape(image_shape)
     latent = keras.Input(shape=(latent_spec.latent_dim,), name="latent")
-    x = keras.layers.Dense(HIDDEN_UNITS, activation="relu", name="hidden")(latent)
-    x = keras.layers.Dense(math.prod(FEATURE_SHAPE), activation="relu", name="features")(x)
+    x = keras.layers.Dense(
+        HIDDEN_UNITS, activation="relu", name="hidden", **torch_default_init(latent_spec.latent_dim)
+    )(latent)
+    x = keras.layers.Dense(
+        math.prod(FEATURE_SHAPE), activation="relu", name="features", **torch_default_init(HIDDEN_UNITS)
+    )(x)
     x = keras.layers.Reshape(FEATURE_SHAPE, name="reshape")(x)
     for i, filters in enumerate(_decoder_filters(height)):
         x = keras.layers.Conv2DTranspose(
-            filters, 4, strides=2, padding="same", activation="relu", name=f"deconv_{i}"
+            filters, 4, strides=2, padding="same", activation="relu", name=f"deconv_{i}",
+            **torch_default_init(16 * filters),
         )(x)
-    logits = keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same", name="logits")(x)
+    logits = keras.layers.Conv2DTranspose(
+        channels, 4, strides=2, padding="same", name="logits", **torch_default_init(16 * channels)
+    )(x)
     return keras.Model(latent, logits, name=name)
 
 

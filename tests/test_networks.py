@@ -33,3 +33,20 @@ def test_shapes(size, channels):
 def test_unsupported_image_shapes(bad):
     with pytest.raises(ValueError, match="image_shape"):
         networks.build_encoder(bad, jv.LatentSpec(2))
+
+
+def test_initial_weights_follow_pytorch_defaults():
+    """Kernels and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in as PyTorch computes it."""
+    spec = jv.LatentSpec(6, (3,))
+    encoder = networks.build_encoder((64, 64, 1), spec)
+    decoder = networks.build_decoder_logits((64, 64, 1), spec)
+    cases = [(encoder, "conv_0", 16 * 1), (encoder, "conv_1", 16 * 32), (encoder, "hidden", 1024),
+             (encoder, "mean", 256), (decoder, "hidden", 9), (decoder, "features", 256),
+             (decoder, "deconv_0", 16 * 64), (decoder, "logits", 16 * 1)]
+    for model, name, fan_in in cases:
+        kernel, bias = (np.asarray(w) for w in model.get_layer(name).get_weights())
+        bound = 1 / np.sqrt(fan_in)
+        for values in (kernel, bias):
+            assert np.abs(values).max() <= bound + 1e-7, name
+            if values.size >= 64:  # uniform over the whole range, not a narrower one
+                assert np.abs(values).max() > 0.8 * bound and abs(values.std() - bound / np.sqrt(3)) < 0.2 * bound, name
