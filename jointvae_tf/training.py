@@ -148,7 +148,6 @@ def train(config: TrainConfig) -> dict[str, Any]:
     config_path = os.path.join(model_dir, checkpoints.CONFIG_FILE)
     if os.path.exists(config_path):
         checkpoints.check_compatible(checkpoints.read_config(model_dir), resolved, model_dir)
-    checkpoints.write_json_atomic(config_path, resolved)
 
     cardinality = int(dataset.cardinality())
     steps_per_epoch = config.steps_per_epoch or (cardinality if cardinality > 0 else 1000)
