@@ -6,6 +6,13 @@ times full training steps through `model.fit` with the defaults a user gets from
 `../shared/bench/torch_reference.py` (skipped when torch is not installed). The two are
 alternated `--rounds` times and the median of each is reported, to blunt a noisy machine.
 
+The clock runs from Keras' `on_train_begin` to `on_train_end` (every step, the iterator's
+creation and all callbacks), as the reference times its loop. What `fit` spends after
+`on_train_end` is reported apart as `fit_return_delay_s`: in TF 2.21 destroying a
+`tf.data` iterator that a `tf.function` consumed can block until the autotuner's next
+wake-up (its sleep doubles up to seconds), a fixed cost per `fit` call, not per step,
+that measured 0 to 5.1 s here and made short timings jump between two values.
+
 Prints one JSON object.
 
     python bench/train_throughput.py [--steps 200] [--rounds 3] [--configs 32,64]
@@ -30,12 +37,11 @@ TORCH_REFERENCE = os.path.join(ROOT, "..", "shared", "bench", "torch_reference.p
 CONFIGS = {32: ((32, 32, 1), "cont=10,disc=10"), 64: ((64, 64, 1), "cont=6,disc=3")}
 
 
-def jointvae_images_per_s(size: int, steps: int, batch: int, warmup: int, compile_kwargs: dict) -> float:
+def jointvae_images_per_s(size: int, steps: int, batch: int, warmup: int, compile_kwargs: dict) -> dict:
+    import jointvae_tf as jv  # first, as the README imports it: it asks TensorFlow for oneDNN kernels
     import keras
     import numpy as np
     import tensorflow as tf
-
-    import jointvae_tf as jv
 
     image_shape, spec = CONFIGS[size]
     keras.utils.set_random_seed(0)
@@ -45,9 +51,26 @@ def jointvae_images_per_s(size: int, steps: int, batch: int, warmup: int, compil
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(batch, drop_remainder=True).cache().repeat()
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
     model.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0)
-    start = time.perf_counter()
-    model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
-    return steps * batch / (time.perf_counter() - start)
+    clock = _train_clock()
+    model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[clock])
+    returned = time.perf_counter()
+    return {"images_per_s": steps * batch / (clock.end - clock.begin), "fit_return_delay_s": returned - clock.end,
+            "onednn": jv.runtime.onednn_enabled()}
+
+
+def _train_clock():
+    import keras
+
+    class TrainClock(keras.callbacks.Callback):
+        """Times the training loop of one `fit` call."""
+
+        def on_train_begin(self, logs=None):
+            self.begin = time.perf_counter()
+
+        def on_train_end(self, logs=None):
+            self.end = time.perf_counter()
+
+    return TrainClock()
 
 
 def torch_images_per_s(size: int, steps: int, batch: int) -> float | None:
@@ -60,14 +83,14 @@ def torch_images_per_s(size: int, steps: int, batch: int) -> float | None:
     return float(json.loads(out.strip().splitlines()[-1])["images_per_s"])
 
 
-def _ours_in_subprocess(size, steps, batch, warmup, compile_kwargs) -> float:
+def _ours_in_subprocess(size, steps, batch, warmup, compile_kwargs) -> dict:
     """One measurement in a fresh process, as the torch reference runs, so neither inherits the other's state."""
     out = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--worker", str(size), "--steps", str(steps),
          "--batch", str(batch), "--warmup", str(warmup), "--compile", json.dumps(compile_kwargs)],
         check=True, capture_output=True, text=True,
     ).stdout
-    return float(out.strip().splitlines()[-1])
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main():
@@ -85,22 +108,26 @@ def main():
     args = parser.parse_args()
     compile_kwargs = json.loads(args.compile)
     if args.worker is not None:
-        print(jointvae_images_per_s(args.worker, args.steps, args.batch, args.warmup, compile_kwargs))
+        print(json.dumps(jointvae_images_per_s(args.worker, args.steps, args.batch, args.warmup, compile_kwargs)))
         return
     result = {"batch": args.batch, "steps": args.steps, "rounds": args.rounds, "compile": compile_kwargs,
               "cpu_count": os.cpu_count(), "configs": {}}
     for size in (int(s) for s in args.configs.split(",")):
         if size not in CONFIGS:
             sys.exit(f"--configs: unknown size {size}; allowed: {sorted(CONFIGS)}")
-        ours, theirs = [], []
+        ours, theirs, delays, onednn = [], [], [], set()
         for _ in range(args.rounds):
-            ours.append(_ours_in_subprocess(size, args.steps, args.batch, args.warmup, compile_kwargs))
+            run = _ours_in_subprocess(size, args.steps, args.batch, args.warmup, compile_kwargs)
+            ours.append(run["images_per_s"])
+            delays.append(run["fit_return_delay_s"])
+            onednn.add(run["onednn"])
             reference = torch_images_per_s(size, args.steps, args.batch)
             if reference is not None:
                 theirs.append(reference)
         entry = {"image_shape": list(CONFIGS[size][0]), "latent_spec": CONFIGS[size][1],
                  "jointvae_tf_images_per_s": round(statistics.median(ours), 1),
-                 "jointvae_tf_runs": [round(v, 1) for v in ours]}
+                 "jointvae_tf_runs": [round(v, 1) for v in ours],
+                 "fit_return_delay_s": [round(v, 2) for v in delays], "onednn": sorted(onednn)}
         if theirs:
             entry["torch_reference_images_per_s"] = round(statistics.median(theirs), 1)
             entry["torch_reference_runs"] = [round(v, 1) for v in theirs]
