@@ -6,9 +6,18 @@ Public API:
     GaussianSampler, GumbelSoftmaxSampler   tfd-backed sampling layers
     losses                        the objective as pure functions
     data, metrics, viz, compat    loaded on first use
+
+Importing this package before TensorFlow turns on TensorFlow's oneDNN CPU kernels
+(faster training here; see `jointvae_tf.runtime`).
 """
 
 import importlib
+
+from jointvae_tf import runtime
+
+runtime.request_onednn()
+
+# The imports below load TensorFlow, so they come after the oneDNN request.
 
 from jointvae_tf import losses
 from jointvae_tf.latents import Capacity, LatentSpec
@@ -35,5 +44,6 @@ __all__ = [
     "JointVAE",
     "LatentSpec",
     "losses",
+    "runtime",
     *_LAZY_SUBMODULES,
 ]

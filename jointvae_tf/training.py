@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from jointvae_tf import callbacks as jv_callbacks
-from jointvae_tf import checkpoints, distribute, fileio, presets
+from jointvae_tf import checkpoints, distribute, fileio, presets, runtime
 from jointvae_tf.latents import Capacity, LatentSpec
 from jointvae_tf.model import DEFAULT_STEPS_PER_EXECUTION, JointVAE, default_optimizer
 
@@ -137,6 +137,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     keras.utils.set_random_seed(config.seed)
     strategy = distribute.make_strategy(config.strategy)
     replicas = strategy.num_replicas_in_sync
+    log.info("%d replica(s); TensorFlow oneDNN CPU kernels %s", replicas, "on" if runtime.onednn_enabled() else "off")
     global_batch = config.batch_size or presets.batch_size_for(config.preset or config.dataset)
     if global_batch % replicas:
         raise ValueError(f"batch_size {global_batch} (global) must be divisible by the {replicas} replicas")
