@@ -3,6 +3,10 @@
 All act on the optimizer's iteration count (the global step), which survives a restore.
 With `steps_per_execution > 1` Keras calls batch hooks once per execution, so "every N
 steps" means at the first hook at or after each multiple of N.
+
+Summaries are written under `tf.summary.record_if(True)`: Keras' TensorBoard callback
+leaves a global `record_if` keyed to its own hook counter in place during `fit`, which
+would otherwise drop them.
 """
 
 from __future__ import annotations
@@ -84,8 +88,16 @@ class StopAtStep(keras.callbacks.Callback):
         self._check()
 
 
-class LatentKL(keras.callbacks.Callback):
-    """TensorBoard scalars of the KL of every continuous dimension and discrete latent on a fixed batch."""
+def _crossed(last: int, step: int, every: int) -> bool:
+    """Whether a multiple of `every` lies in (last, step]."""
+    return step // every > last // every
+
+
+class StepScalars(keras.callbacks.Callback):
+    """TensorBoard scalars against the global step: every metric in `logs` (loss terms and
+    capacities, running means over the epoch as Keras reports them) and the KL of every
+    continuous dimension and discrete latent on a fixed batch `images` [batch, H, W, C].
+    """
 
     def __init__(self, images: np.ndarray, log_dir: str, every: int):
         super().__init__()
@@ -93,13 +105,18 @@ class LatentKL(keras.callbacks.Callback):
         self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "train"))
         self.last = None
 
+    def on_train_begin(self, logs=None):
+        self.last = _step(self.model)
+
     def on_train_batch_end(self, batch, logs=None):
         step = _step(self.model)
-        if self.last is not None and step - self.last < self.every:
+        if not _crossed(self.last, step, self.every):
             return
         self.last = step
         encoded = self.model.encode(self.images)
-        with self.writer.as_default(step=step):
+        with self.writer.as_default(step=step), tf.summary.record_if(True):
+            for name, value in (logs or {}).items():
+                tf.summary.scalar(name, float(value))
             if self.model.latent_spec.continuous:
                 for i, kl in enumerate(losses.kl_normal(encoded["mean"], encoded["log_var"]).numpy()):
                     tf.summary.scalar(f"kl_continuous/z{i}", kl)
@@ -126,17 +143,18 @@ class Pictures(keras.callbacks.Callback):
         grids = viz.pictures(self.model, images=self.images)
         paths = {name: viz.write_png(os.path.join(self.image_dir, f"{name}.png"), grid) for name, grid in grids.items()}
         if self.writer is not None:
-            with self.writer.as_default(step=step):
+            with self.writer.as_default(step=step), tf.summary.record_if(True):
                 for name, grid in grids.items():
                     tf.summary.image(name, viz.to_tensorboard_images(grid))
             self.writer.flush()
         self.last = step
         return paths
 
+    def on_train_begin(self, logs=None):
+        self.last = _step(self.model)
+
     def on_train_batch_end(self, batch, logs=None):
-        if self.last is None:
-            self.last = _step(self.model)
-        elif _step(self.model) - self.last >= self.every:
+        if _crossed(self.last, _step(self.model), self.every):
             self.write()
 
     def on_train_end(self, logs=None):

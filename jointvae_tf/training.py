@@ -189,8 +189,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
         jv_callbacks.NaNGuard(checkpointer),  # first: nothing may checkpoint a non-finite step
         jv_callbacks.StopAtStep(total_steps),
         jv_callbacks.StepCheckpoint(checkpointer, config.checkpoint_every),
-        keras.callbacks.TensorBoard(log_dir=log_dir, update_freq=config.log_every),
-        jv_callbacks.LatentKL(examples, log_dir, config.log_every),
+        # Keras' TensorBoard for epoch scalars only: its batch scalars count hook calls
+        # (one per steps_per_execution steps) and restart at 0 on resume; StepScalars
+        # writes them against the global step.
+        keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
+        jv_callbacks.StepScalars(examples, log_dir, config.log_every),
         jv_callbacks.Pictures(examples, os.path.join(model_dir, "images"), log_dir, config.image_every),
     ]
     history = None
@@ -200,6 +203,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         history = model.fit(
             dataset.repeat(), epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
             callbacks=callback_list, verbose=config.verbose,
+            shuffle=False,  # make_dataset already shuffles; Keras would only warn
         )
     else:
         log.info("model_dir %s is already trained to step %d (of %d)", model_dir, start_step, total_steps)

@@ -42,14 +42,24 @@ def test_train_resolves_the_preset_and_writes_the_model_dir(tmp_path, small_data
         "traverse_continuous.png", "traverse_discrete_0.png", "samples.png", "reconstructions.png"}
     restored = checkpoints.restore_model(summary["model_dir"])
     np.testing.assert_allclose(restored.reconstruct(small_data[:4]), summary["model"].reconstruct(small_data[:4]))
-    event_files = os.listdir(os.path.join(summary["model_dir"], "logs", "train"))
-    assert event_files
-    tags = set()
-    for event_file in event_files:
-        for event in tf.compat.v1.train.summary_iterator(os.path.join(summary["model_dir"], "logs", "train", event_file)):
-            tags.update(v.tag for v in event.summary.value)
-    assert {"kl_continuous/z0", "kl_continuous/z1", "kl_discrete/c0"} <= tags
-    assert any("capacity_continuous" in t for t in tags) and any("reconstruction_loss" in t for t in tags)
+    # Scalars every log_every=5 global steps, pictures every image_every=10 and at the end.
+    scalars = _summary_steps(summary["model_dir"], "train")
+    for tag in ("kl_continuous/z0", "kl_continuous/z1", "kl_discrete/c0", "reconstruction_loss",
+                "capacity_continuous", "kl_discrete", "loss"):
+        assert scalars.get(tag) == [5, 10, 15, 20, 25], tag
+    assert scalars["epoch_loss"] == [0, 1, 2]
+    assert _summary_steps(summary["model_dir"], "images")["samples"] == [10, 20, 25]
+
+
+def _summary_steps(model_dir, run):
+    """{tag: sorted global steps} of the TensorBoard events in model_dir/logs/run."""
+    steps = {}
+    folder = os.path.join(model_dir, "logs", run)
+    for event_file in os.listdir(folder):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(folder, event_file)):
+            for value in event.summary.value:
+                steps.setdefault(value.tag, []).append(event.step)
+    return {tag: sorted(s) for tag, s in steps.items()}
 
 
 def test_resume_continues_the_step_and_the_capacity_schedule(tmp_path, small_data):
