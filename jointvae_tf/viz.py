@@ -363,7 +363,9 @@ def pictures(
 
     Names: "traverse_continuous" (with continuous latents), "traverse_discrete_{i}"
     per discrete latent, "grid_c{i}_d{j}" per (cont, disc) pair, "samples", and
-    "reconstructions" when `images` are given.
+    "reconstructions" and "traverse_continuous_example" (the traversal starting from the
+    posterior mode of images[0]: readable even where the decoder draws little at the
+    prior's centre) when `images` are given.
 
     Args:
       model: a `JointVAE`.
@@ -393,6 +395,8 @@ def pictures(
     result["samples"] = samples(model, num_samples, seed=seed)
     if images is not None:
         result["reconstructions"] = reconstructions(model, images)
+        if spec.continuous:
+            result["traverse_continuous_example"] = traverse_continuous(model, size, images=images)
     return result
 
 

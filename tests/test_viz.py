@@ -221,12 +221,14 @@ def test_write_all_writes_every_picture(tmp_path):
     images = np.random.RandomState(0).rand(4, 32, 32, 1).astype(np.float32)
     paths = viz.write_all(model, tmp_path / "pics", images=images, step=1200, size=4, num_samples=9)
     assert set(paths) == {"traverse_continuous", "traverse_discrete_0", "traverse_discrete_1",
-                          "grid_c0_d0", "grid_c0_d1", "samples", "reconstructions"}
+                          "grid_c0_d0", "grid_c0_d1", "samples", "reconstructions", "traverse_continuous_example"}
     assert sorted(os.listdir(tmp_path / "pics")) == sorted(f"{name}_00001200.png" for name in paths)
     expected = {"traverse_continuous": (2, 4), "traverse_discrete_0": (4, 3), "grid_c0_d1": (2, 4),
-                "samples": (3, 3), "reconstructions": (2, 4)}
+                "samples": (3, 3), "reconstructions": (2, 4), "traverse_continuous_example": (2, 4)}
     for name, (rows, cols) in expected.items():
         assert tf.io.decode_png(tf.io.read_file(paths[name])).shape == _grid_shape(rows, cols), name
+    example = tf.io.decode_png(tf.io.read_file(paths["traverse_continuous_example"])).numpy()
+    np.testing.assert_array_equal(example, viz.traverse_continuous(model, size=4, images=images))
     everything = viz.write_all(model, tmp_path / "all", size=2, grid_pairs="all")
     assert {n for n in everything if n.startswith("grid")} == {"grid_c0_d0", "grid_c0_d1", "grid_c1_d0", "grid_c1_d1"}
     assert os.path.basename(everything["samples"]) == "samples.png"
