@@ -55,6 +55,22 @@ def test_trains_writes_everything_and_a_rerun_resumes(tmp_path):
     assert _checkpoint_step(model_dir) == 80
 
 
+def test_the_quick_start_flagfile_runs(tmp_path):
+    """The README's main job: its flagfile parses and resolves; only the step budget is cut here."""
+    model_dir = str(tmp_path / "run")
+    result = _train("--flagfile=configs/quickstart_dsprites.cfg", f"--model_dir={model_dir}", "--steps=20",
+                    "--steps_per_epoch=10", "--batch_size=16", "--verbose=0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.load(open(os.path.join(model_dir, "config.json")))
+    with open(os.path.join(ROOT, "configs", "quickstart_dsprites.cfg")) as flagfile:
+        flags = dict(line.strip()[2:].split("=", 1) for line in flagfile if line.startswith("--"))
+    assert config["dataset"] == flags["dataset"] == "dsprites"
+    for name in ("cont_capacity", "disc_capacity"):
+        assert config["model"][name] == [float(v) for v in flags[name].split(",")]
+    assert config["model"]["latent_spec"] == {"cont": 6, "disc": [3]}
+    assert set(os.listdir(os.path.join(model_dir, "images"))) >= {"traverse_continuous_example.png", "samples.png"}
+
+
 def test_resumes_after_kill_9(tmp_path):
     model_dir = str(tmp_path / "run")
     flags = [*FAST, f"--model_dir={model_dir}", "--steps=100000", "--checkpoint_every=20"]
