@@ -88,21 +88,12 @@ class StopAtStep(keras.callbacks.Callback):
         self._check()
 
 
-def _crossed(last: int, step: int, every: int) -> bool:
-    """Whether a multiple of `every` lies in (last, step]."""
-    return step // every > last // every
+class _EveryNSteps(keras.callbacks.Callback):
+    """Calls `run(step, logs)` at the first batch hook at or after each multiple of `every` global steps."""
 
-
-class StepScalars(keras.callbacks.Callback):
-    """TensorBoard scalars against the global step: every metric in `logs` (loss terms and
-    capacities, running means over the epoch as Keras reports them) and the KL of every
-    continuous dimension and discrete latent on a fixed batch `images` [batch, H, W, C].
-    """
-
-    def __init__(self, images: np.ndarray, log_dir: str, every: int):
+    def __init__(self, every: int):
         super().__init__()
-        self.images, self.every = images, int(every)
-        self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "train"))
+        self.every = int(every)
         self.last = None
 
     def on_train_begin(self, logs=None):
@@ -110,12 +101,29 @@ class StepScalars(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         step = _step(self.model)
-        if not _crossed(self.last, step, self.every):
-            return
-        self.last = step
+        if step // self.every > self.last // self.every:
+            self.last = step
+            self.run(step, logs or {})
+
+    def run(self, step: int, logs: dict) -> None:
+        raise NotImplementedError
+
+
+class StepScalars(_EveryNSteps):
+    """TensorBoard scalars against the global step: every metric in `logs` (loss terms and
+    capacities, running means over the epoch as Keras reports them) and the KL of every
+    continuous dimension and discrete latent on a fixed batch `images` [batch, H, W, C].
+    """
+
+    def __init__(self, images: np.ndarray, log_dir: str, every: int):
+        super().__init__(every)
+        self.images = images
+        self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "train"))
+
+    def run(self, step, logs):
         encoded = self.model.encode(self.images)
         with self.writer.as_default(step=step), tf.summary.record_if(True):
-            for name, value in (logs or {}).items():
+            for name, value in logs.items():
                 tf.summary.scalar(name, float(value))
             if self.model.latent_spec.continuous:
                 for i, kl in enumerate(losses.kl_normal(encoded["mean"], encoded["log_var"]).numpy()):
@@ -126,14 +134,13 @@ class StepScalars(keras.callbacks.Callback):
         self.writer.flush()
 
 
-class Pictures(keras.callbacks.Callback):
+class Pictures(_EveryNSteps):
     """Writes latent traversals, samples and reconstructions as PNGs (and to TensorBoard) every `every` steps."""
 
     def __init__(self, images: np.ndarray, image_dir: str, log_dir: str | None, every: int):
-        super().__init__()
-        self.images, self.image_dir, self.every = images, image_dir, int(every)
+        super().__init__(every)
+        self.images, self.image_dir = images, image_dir
         self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "images")) if log_dir else None
-        self.last = None
 
     def write(self) -> dict[str, str]:
         """Writes every picture of `viz.pictures` to image_dir/{name}.png (and TensorBoard); returns the paths."""
@@ -150,12 +157,8 @@ class Pictures(keras.callbacks.Callback):
         self.last = step
         return paths
 
-    def on_train_begin(self, logs=None):
-        self.last = _step(self.model)
-
-    def on_train_batch_end(self, batch, logs=None):
-        if _crossed(self.last, _step(self.model), self.every):
-            self.write()
+    def run(self, step, logs):
+        self.write()
 
     def on_train_end(self, logs=None):
         if self.last != _step(self.model):

@@ -10,12 +10,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBE = "import {first}; import jointvae_tf as jv; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), jv.runtime.onednn_enabled())"
 
 
-def _probe(first: str, env_value: str | None) -> list[str]:
+def _env_without_onednn_setting() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    return env
+
+
+def _probe(first: str, env_value: str | None) -> list[str]:
+    env = _env_without_onednn_setting()
     if env_value is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = env_value
     env["PYTHONPATH"] = ROOT
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     code = "import os; " + PROBE.format(first=first)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return out.stdout.split()
@@ -35,8 +40,7 @@ def test_tensorflow_imported_first_keeps_its_choice():
     assert variable == "None"
     default = subprocess.run(
         [sys.executable, "-c", "from tensorflow.python.util import _pywrap_util_port as p; print(p.IsMklEnabled())"],
-        env={**{k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        capture_output=True, text=True, check=True,
+        env=_env_without_onednn_setting(), capture_output=True, text=True, check=True,
     ).stdout.split()[-1]
     assert enabled == default
 
