@@ -21,6 +21,9 @@ _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 
 # File name prefixes of the MNIST / Fashion-MNIST splits.
 _IDX_SPLITS = {"train": "train", "test": "t10k"}
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+# First bytes of a zip archive (a local file header, or the end record of an empty one), and of an .npy file.
+_ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
+_NPY_SIGNATURE = b"\x93NUMPY"
 
 
 def read_idx(path):
@@ -127,6 +130,14 @@ def _to_uint8_images(array, where):
     if array.dtype == bool:
         return array.astype(np.uint8) * 255
     if np.issubdtype(array.dtype, np.floating):
+        # NaN would pass the range check below (comparisons with NaN are False) and become arbitrary bytes.
+        finite = np.isfinite(array)
+        if not finite.all():
+            count = array.size - int(np.count_nonzero(finite))
+            raise ValueError(
+                f"{where} has {count} non-finite values (NaN or inf) among its {array.size}: "
+                "expected finite floats in [0, 1] or [0, 255]"
+            )
         low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
         if low < 0 or high > 255:
             raise ValueError(f"{where} has float values in [{low}, {high}]: expected [0, 1] or [0, 255]")
@@ -135,6 +146,37 @@ def _to_uint8_images(array, where):
         raise ValueError(f"{where} must be uint8, bool or float images, got {array.dtype}")
     # Binary images stored as 0/1 bytes (as dSprites stores them) become 0/255.
     return array * np.uint8(255) if array.max(initial=0) == 1 else array
+
+
+def _check_npz_signature(path):
+    """Raises ValueError, naming `path`, unless the file starts as a zip archive (an .npz is a zip of .npy files).
+
+    Without this, numpy takes any other file for a pickle and asks to load it unsafely.
+    """
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(_ZIP_SIGNATURES):
+        return
+    if not head:
+        found = "the file is empty"
+    elif head.startswith(_NPY_SIGNATURE):
+        found = "it is a single .npy array (save it with np.savez(PATH, images=array))"
+    else:
+        found = f"it starts with {head!r}"
+    raise ValueError(f"{path} is not an .npz archive (a zip of .npy arrays): {found}")
+
+
+def _read_npz_array(archive, key, path):
+    """`archive[key]` as a numpy array, or a ValueError naming `path` and `key`."""
+    try:
+        array = archive[key]
+    except ValueError as error:
+        if "allow_pickle" in str(error):  # object arrays: reading them would unpickle
+            raise ValueError(f"{path}:{key} holds pickled objects, which are not loaded (allow_pickle=False)") from error
+        raise ValueError(f"{path}:{key} is not a readable .npy array: {str(error).splitlines()[0]}") from error
+    if not isinstance(array, np.ndarray):  # a zip member that is not an .npy file comes back as bytes
+        raise ValueError(f"{path}:{key} is not an .npy array but a file of {len(array)} bytes")
+    return array
 
 
 def load_npz(path, split="train"):
@@ -149,24 +191,32 @@ def load_npz(path, split="train"):
 
     Returns:
       (images uint8 [N, H, W, C] in 0..255, labels numpy [N, ...] or None).
+
+    Raises:
+      FileNotFoundError: no such file.
+      ValueError: a folder, not an .npz archive, truncated, no image array,
+        pickled objects, non-finite or out-of-range floats, or as many labels as
+        images; the message names the file (and the array).
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a folder, not an .npz archive: name the .npz file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"npz file not found: {path}")
     try:
+        _check_npz_signature(path)
         with np.load(path, allow_pickle=False) as archive:
             keys = archive.files
             image_key = next((k for k in (f"x_{split}", "imgs", "images", "x") if k in keys), None)
             if image_key is None:
                 raise ValueError(f"{path} has no image array: expected x_{split}, imgs, images or x; it has {keys}")
             label_key = next((k for k in (f"y_{split}", "labels", "y") if k in keys), None)
-            try:
-                images = archive[image_key]
-                labels = archive[label_key] if label_key else None
-            except ValueError as error:  # object arrays: reading them would unpickle
-                raise ValueError(f"{path} holds pickled objects, which are not loaded (allow_pickle=False)") from error
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
-        raise ValueError(f"cannot read {path} (truncated or not an npz archive?): {error}") from error
+            images = _read_npz_array(archive, image_key, path)
+            labels = _read_npz_array(archive, label_key, path) if label_key else None
+    except (zipfile.BadZipFile, EOFError) as error:
+        raise ValueError(f"{path} is a truncated or corrupt npz archive: {error}") from error
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror or error}") from error
     images = _to_uint8_images(images, f"{path}:{image_key}")
     if labels is not None and len(labels) != len(images):
         raise ValueError(f"{path}: {len(labels)} labels for {len(images)} images")

@@ -4,6 +4,7 @@ import gzip
 import os
 import re
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -127,6 +128,60 @@ def test_load_npz_errors(tmp_path):
     np.savez(out_of_range, images=np.full((2, 8, 8), 300.0))
     with pytest.raises(ValueError, match=r"float values in \[300.0, 300.0\]"):
         jd.load_npz(out_of_range)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_load_npz_refuses_non_finite_floats(tmp_path, value):
+    path = tmp_path / "floats.npz"
+    images = np.full((3, 8, 8), 0.5, np.float32)
+    images[0, 1, :3] = value
+    images[2, 7, 7] = value
+    np.savez(path, images=images)
+    message = f"{path}:images has 4 non-finite values (NaN or inf) among its 192"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        jd.load_npz(path)
+
+
+@pytest.mark.parametrize(
+    "name, contents, found",
+    [
+        ("text.npz", b"x_train: 1 2 3\n", "it starts with b'x_train:'"),
+        ("random.npz", np.random.RandomState(0).bytes(4096), "it starts with b'"),
+        ("empty.npz", b"", "the file is empty"),
+        ("single.npz", None, "it is a single .npy array"),
+    ],
+)
+def test_load_npz_names_a_file_that_is_not_an_npz_archive(tmp_path, name, contents, found):
+    path = tmp_path / name
+    if contents is None:
+        with open(path, "wb") as f:
+            np.save(f, np.zeros((2, 8, 8), np.uint8))
+    else:
+        path.write_bytes(contents)
+    message = f"{path} is not an .npz archive (a zip of .npy arrays): {found}"
+    with pytest.raises(ValueError, match=re.escape(message)) as error:
+        jd.load_npz(path)
+    assert "\n" not in str(error.value) and "pickle" not in str(error.value)
+
+
+def test_load_npz_names_zip_members_that_are_not_arrays(tmp_path):
+    path = tmp_path / "notes.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("images", "not an array")
+    with pytest.raises(ValueError, match=re.escape(f"{path}:images is not an .npy array but a file of 12 bytes")):
+        jd.load_npz(path)
+    bad_header = tmp_path / "bad_header.npz"
+    with zipfile.ZipFile(bad_header, "w") as archive:
+        archive.writestr("images.npy", b"\x93NUMPY\x01\x00\x04\x00{}  ")
+    with pytest.raises(ValueError, match=re.escape(f"{bad_header}:images is not a readable .npy array")):
+        jd.load_npz(bad_header)
+
+
+def test_npz_path_that_is_a_folder(tmp_path):
+    folder = tmp_path / "archives.npz"
+    folder.mkdir()
+    with pytest.raises(ValueError, match=re.escape(f"{folder} is a folder, not an .npz archive")):
+        jd.load_npz(folder)
 
 
 def _write_images(folder, specs):
