@@ -10,7 +10,14 @@ Modules: `loader` (names -> datasets), `dsprites` (the procedural renderer),
 """
 
 from jointvae_tf.data.dsprites import DSprites, render_values
-from jointvae_tf.data.files import image_folder_dataset, list_images, load_idx, load_npz, read_idx
+from jointvae_tf.data.files import (
+    image_folder_dataset,
+    list_images,
+    load_idx,
+    load_npz,
+    read_idx,
+    read_image_header,
+)
 from jointvae_tf.data.loader import DATASET_NAMES, FILE_KINDS, load_dataset, parse_name
 from jointvae_tf.data.tfds import TFDS_DATASETS
 from jointvae_tf.data.tfds import prepare as prepare_tfds
@@ -29,6 +36,7 @@ __all__ = [
     "parse_name",
     "prepare_tfds",
     "read_idx",
+    "read_image_header",
     "render_values",
     "tfds_required_files",
 ]

@@ -19,6 +19,14 @@ def check_batch_size(batch_size):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
+def check_channels(channels):
+    """Raises ValueError unless `channels` is None (the images' own), 1 (grayscale) or 3 (RGB)."""
+    if channels is None:
+        return
+    if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grayscale), 3 (RGB) or None (the images' own), got {channels!r}")
+
+
 def check_enough_examples(num_examples, batch_size, source):
     """Raises ValueError when `source` cannot fill one batch (it would yield nothing)."""
     if num_examples < batch_size:

@@ -1,6 +1,7 @@
 """Local files: IDX (gzip and raw), npz archives, image folders, and their bad-input errors."""
 
 import gzip
+import io
 import os
 import re
 import shutil
@@ -224,9 +225,15 @@ def test_image_folder_errors(tmp_path):
 
 def test_image_folder_mixed_channel_counts(tmp_path):
     _write_images(tmp_path, [("a.png", 40, 40, "L"), ("b.png", 40, 40, "RGB"), ("c.png", 40, 40, "L")])
-    dataset = jd.image_folder_dataset(tmp_path, batch_size=3, shuffle=False)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="mixed channel counts"):
-        next(iter(dataset))
+    # Found when the dataset is built, not as a TensorFlow error in the middle of training.
+    with pytest.raises(ValueError) as error:
+        jd.image_folder_dataset(tmp_path, batch_size=3, shuffle=False)
+    expected = (
+        f"mixed channel counts in folder {tmp_path} (2 images with 1 channels, e.g. {tmp_path / 'a.png'}; "
+        f"1 images with 3 channels, e.g. {tmp_path / 'b.png'}): "
+        "pass --channels=1 or --channels=3 (channels=1/3 from Python) to convert every image"
+    )
+    assert str(error.value) == expected
     # Converting every image is the way out.
     for channels in (1, 3):
         assert next(iter(jd.image_folder_dataset(tmp_path, batch_size=3, channels=channels))).shape[-1] == channels
@@ -234,15 +241,100 @@ def test_image_folder_mixed_channel_counts(tmp_path):
 
 def test_image_folder_rejects_alpha_without_a_channel_choice(tmp_path):
     Image.fromarray(np.zeros((8, 8, 4), np.uint8), "RGBA").save(tmp_path / "alpha.png")
-    with pytest.raises(ValueError, match="has 4 channels: pass channels=1"):
+    message = f"{tmp_path / 'alpha.png'} has 4 channels (with alpha): pass --channels=1 or --channels=3"
+    with pytest.raises(ValueError, match=re.escape(message)):
         jd.image_folder_dataset(tmp_path, batch_size=1)
     assert next(iter(jd.image_folder_dataset(tmp_path, batch_size=1, channels=3))).shape == (1, 64, 64, 3)
 
 
-@pytest.mark.parametrize("name", ["cut.png", "cut.jpg"])
-def test_image_folder_names_a_truncated_file(tmp_path, name):
+@pytest.mark.parametrize("name, kind, end", [("cut.png", "PNG", "IEND chunk"), ("cut.jpg", "JPEG", "EOI marker")])
+def test_image_folder_names_a_truncated_file(tmp_path, name, kind, end):
     _write_images(tmp_path, [("a.png", 40, 40, "RGB"), (name, 40, 40, "RGB")])
     cut = tmp_path / name
     cut.write_bytes(cut.read_bytes()[:-20])  # the end of the file is lost
-    with pytest.raises(tf.errors.InvalidArgumentError, match=f"truncated or corrupt image file.*{name}"):
-        list(jd.image_folder_dataset(tmp_path, batch_size=2, channels=3))
+    message = f"{cut}: truncated {kind} image: it does not end with its {end}"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        jd.image_folder_dataset(tmp_path, batch_size=2, channels=3)
+
+
+def _gif_bytes():
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(buffer, "GIF")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "contents, found",
+    [
+        pytest.param(b"<html>404 Not Found</html>", "not a PNG or JPEG image: it starts with b'<html>40'", id="html"),
+        pytest.param(b"", "not a PNG or JPEG image: the file is empty", id="empty"),
+        pytest.param(_gif_bytes(), "not a PNG or JPEG image: it starts with b'GIF8", id="gif"),
+        pytest.param(b"\x89PNG\r\n\x1a\n" + bytes(4) + b"JUNK" + bytes(40),
+                     "corrupt PNG: its first chunk is b'JUNK', not IHDR", id="png-no-ihdr"),
+        pytest.param(b"\x89PNG\r\n\x1a\n\x00\x00", "the file ends inside its PNG header", id="png-cut-header"),
+        pytest.param(b"\xff\xd8\xff\xda" + bytes(40) + b"\xff\xd9",
+                     "corrupt JPEG: no frame header (SOF) before the image data", id="jpeg-no-sof"),
+    ],
+)
+def test_image_folder_names_a_file_that_is_not_an_image(tmp_path, contents, found):
+    _write_images(tmp_path, [("a.png", 40, 40, "L"), ("b.jpg", 40, 40, "L")])
+    bad = tmp_path / "sub" / "bad.png"
+    bad.parent.mkdir()
+    bad.write_bytes(contents)
+    with pytest.raises(ValueError, match=re.escape(f"{bad}: {found}")) as error:
+        jd.image_folder_dataset(tmp_path, batch_size=2)
+    assert "\n" not in str(error.value) and "more bad files" not in str(error.value)
+    (tmp_path / "worse.jpg").write_bytes(b"neither")
+    with pytest.raises(ValueError, match=re.escape(f"(and 1 more bad files in folder {tmp_path})")):
+        jd.image_folder_dataset(tmp_path, batch_size=2, channels=1)
+
+
+def test_image_folder_scans_urls_too(tmp_path):
+    """Paths with a scheme go through tf.io.gfile, several at a time."""
+    _write_images(tmp_path, [(f"{i}.png", 16, 16, "L") for i in range(5)])
+    (tmp_path / "5.jpg").write_bytes(b"neither")
+    with pytest.raises(ValueError, match=re.escape(f"file://{tmp_path / '5.jpg'}: not a PNG or JPEG image")):
+        jd.image_folder_dataset(f"file://{tmp_path}", batch_size=2)
+    (tmp_path / "5.jpg").unlink()
+    assert next(iter(jd.image_folder_dataset(f"file://{tmp_path}", batch_size=5))).shape == (5, 64, 64, 1)
+
+
+def test_folder_path_that_is_a_file(tmp_path):
+    archive = tmp_path / "images.npz"
+    np.savez(archive, images=np.zeros((4, 8, 8), np.uint8))
+    with pytest.raises(ValueError, match=re.escape(f"{archive} is a file, not a folder of images")):
+        jd.image_folder_dataset(archive)
+
+
+def _encode(array, mode, fmt, **options):
+    buffer = io.BytesIO()
+    Image.fromarray(array).convert(mode).save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "mode, fmt, options",
+    [
+        ("L", "PNG", {}),
+        ("L", "PNG", {"transparency": 0}),
+        ("1", "PNG", {}),
+        ("RGB", "PNG", {}),
+        ("LA", "PNG", {}),
+        ("RGBA", "PNG", {}),
+        ("P", "PNG", {}),
+        ("P", "PNG", {"transparency": 0}),
+        ("L", "JPEG", {}),
+        ("RGB", "JPEG", {"progressive": True}),
+        ("RGB", "JPEG", {"exif": b"Exif\x00\x00" + bytes(60000)}),
+        ("CMYK", "JPEG", {}),
+    ],
+)
+def test_read_image_header_agrees_with_decode_image(tmp_path, mode, fmt, options):
+    array = np.random.RandomState(0).randint(0, 256, (24, 40, 3), np.uint8)
+    contents = _encode(array, mode, fmt, **options)
+    path = tmp_path / "image"
+    path.write_bytes(contents)
+    header = jd.read_image_header(path)
+    decoded = tf.io.decode_image(contents, channels=0, expand_animations=False)
+    assert header.format == fmt.lower()
+    assert (header.height, header.width, header.channels) == tuple(decoded.shape)
