@@ -126,9 +126,10 @@ def load_idx(path, split="train"):
     images = read_idx(images_path)
     if images.ndim == 3:
         images = images[..., None]
-    if images.ndim != 4 or images.dtype != np.uint8:
+    if images.ndim != 4 or images.shape[-1] not in (1, 3) or images.dtype != np.uint8:
         raise ValueError(
-            f"{images_path} must hold uint8 images [N, H, W] or [N, H, W, C], got {images.dtype} {list(images.shape)}"
+            f"{images_path} must hold uint8 images [N, H, W] or [N, H, W, 1 or 3], "
+            f"got {images.dtype} {list(images.shape)}"
         )
     labels = None
     if labels_path is not None:

@@ -56,11 +56,16 @@ def _is_dsprites_archive(path):
         return False
 
 
-def _dsprites(split, manual_dir, batch_size, shuffle, seed, with_labels, image_size, archive=None):
+def _dsprites(split, manual_dir, batch_size, shuffle, seed, with_labels, image_size, channels, archive=None):
     if split not in ("train", "all"):
         raise ValueError(f"dsprites has one split, 'train' (all 737,280 images), not {split!r}")
     if image_size not in (None, dsprites_lib.IMAGE_SIZE):
         raise ValueError(f"dsprites images are 64x64, got image_size={image_size}")
+    if channels not in (None, 1):  # its ground-truth metrics feed the model rendered 1-channel images
+        raise ValueError(
+            f"dsprites images are grayscale: drop --channels or pass --channels=1 (channels=None/1 from Python), "
+            f"not {channels}"
+        )
     if archive is None and manual_dir:
         candidate = os.path.join(os.fspath(manual_dir), dsprites_lib.ARCHIVE_FILENAME)
         archive = candidate if os.path.isfile(candidate) else None
@@ -90,8 +95,11 @@ def load_dataset(name, split="train", data_dir=None, manual_dir=None, batch_size
         (dsprites) or [batch, 6] (shapes3d), attributes [batch, 40] (celeb_a).
       image_size: override the output size (default: 32 for mnist, fashion_mnist
         and images up to 32x32, else 64).
-      channels: for folder:PATH only, 1 (grayscale) or 3 (RGB) to convert every
-        image; None keeps the images' own, which must agree.
+      channels: 1 (grayscale) or 3 (RGB) to convert every image (RGB to
+        grayscale by its luma, grayscale to RGB by repeating it); None keeps the
+        images' own (an image folder's must then all be 1 or all 3). Every source
+        takes it but dsprites, which is grayscale and refuses 3, since its
+        ground-truth metrics render 1-channel images.
 
     Returns:
       A `tf.data.Dataset` of float32 images in [0, 1], [batch, size, size,
@@ -103,23 +111,22 @@ def load_dataset(name, split="train", data_dir=None, manual_dir=None, batch_size
     """
     kind, path = parse_name(name)
     pipeline.check_batch_size(batch_size)
-    if channels is not None and kind != "folder":
-        raise ValueError(f"channels applies to folder:PATH datasets only, not {name!r}")
+    pipeline.check_channels(channels)
     if kind == "dsprites":
-        return _dsprites(split, manual_dir, batch_size, shuffle, seed, with_labels, image_size)
+        return _dsprites(split, manual_dir, batch_size, shuffle, seed, with_labels, image_size, channels)
     if kind in tfds_lib.TFDS_DATASETS:
         return tfds_lib.tfds_dataset(kind, split, data_dir, manual_dir, batch_size, shuffle, seed, with_labels,
-                                     image_size=image_size)
+                                     image_size=image_size, channels=channels)
     if kind == "folder":
         if with_labels:
             raise ValueError(f"{name}: image folders have no labels, call with with_labels=False")
         return files.image_folder_dataset(path, batch_size, shuffle, seed, image_size or 64, channels)
     if kind == "npz":
         if os.path.isfile(path) and _is_dsprites_archive(path):
-            return _dsprites(split, None, batch_size, shuffle, seed, with_labels, image_size, archive=path)
+            return _dsprites(split, None, batch_size, shuffle, seed, with_labels, image_size, channels, archive=path)
         images, labels = files.load_npz(path, split)
     else:
         images, labels = files.load_idx(path, split)
     size = image_size or default_image_size(*images.shape[1:3])
-    images = pipeline.resize_array(images, size)
+    images = pipeline.resize_array(images, size, channels=channels)
     return pipeline.array_dataset(images, labels, batch_size, shuffle, seed, with_labels, source=name)

@@ -65,6 +65,26 @@ def resize_images(images, size):
     return tf.clip_by_value(tf.round(resized), 0.0, 255.0)
 
 
+def convert_channels(images, channels):
+    """Converts grayscale images to RGB (the grey repeated) or RGB to grayscale (the luma).
+
+    The luma is ITU-R 601's, as `tf.image.rgb_to_grayscale` computes it.
+
+    Args:
+      images: uint8 tensor or numpy array [..., height, width, 1 or 3].
+      channels: 1, 3, or None to keep the images' own.
+
+    Returns:
+      uint8 [..., height, width, channels]: `images` itself if it already has
+      `channels`, else a tensor.
+    """
+    if channels is None or images.shape[-1] == channels:
+        return images
+    if channels == 3:
+        return tf.image.grayscale_to_rgb(tf.convert_to_tensor(images))
+    return tf.image.rgb_to_grayscale(images)
+
+
 def to_unit_float(images):
     """[..., H, W, C] uint8 or float in [0, 255] -> float32 in [0, 1]."""
     return tf.cast(images, tf.float32) / 255.0
@@ -141,11 +161,17 @@ def array_dataset(images, labels, batch_size, shuffle, seed, with_labels, source
     return batches.map(gather, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
-def resize_array(images, size, chunk=4096):
-    """Resizes an in-memory uint8 array [N, H, W, C] to [N, size, size, C] uint8 (see `resize_images`)."""
-    if images.shape[1] == size and images.shape[2] == size:
+def resize_array(images, size, chunk=4096, *, channels=None):
+    """Resizes an in-memory uint8 array [N, H, W, C] to [N, size, size, channels] uint8.
+
+    See `resize_images` and `convert_channels`; `channels` None keeps C. Works
+    `chunk` images at a time, so a large array is never converted whole to float.
+    """
+    channels = channels or images.shape[3]
+    if images.shape[1:] == (size, size, channels):
         return images
-    out = np.empty((len(images), size, size, images.shape[3]), np.uint8)
+    out = np.empty((len(images), size, size, channels), np.uint8)
     for start in range(0, len(images), chunk):
-        out[start:start + chunk] = resize_images(images[start:start + chunk], size).numpy().astype(np.uint8)
+        batch = convert_channels(images[start:start + chunk], channels)
+        out[start:start + chunk] = resize_images(batch, size).numpy().astype(np.uint8)
     return out

@@ -126,8 +126,11 @@ def prepare(name, data_dir=None, manual_dir=None):
 
 
 def tfds_dataset(name, split="train", data_dir=None, manual_dir=None, batch_size=64, shuffle=True, seed=0,
-                 with_labels=False, image_size=None):
+                 with_labels=False, image_size=None, channels=None):
     """A batched TFDS dataset at the model's size (see `load_dataset`).
+
+    `channels` 1 or 3 decodes every image to grayscale or RGB; None keeps the
+    dataset's own (1 for mnist and fashion_mnist, 3 for celeb_a and shapes3d).
 
     Returns:
       A `tf.data.Dataset` of float32 images in [0, 1], [batch, size, size, channels],
@@ -138,6 +141,7 @@ def tfds_dataset(name, split="train", data_dir=None, manual_dir=None, batch_size
     spec = TFDS_DATASETS[name]
     size = image_size or spec.image_size
     pipeline.check_batch_size(batch_size)
+    pipeline.check_channels(channels)
     builder = prepare(name, data_dir, manual_dir)
     tfds = _tfds()
     try:
@@ -152,7 +156,8 @@ def tfds_dataset(name, split="train", data_dir=None, manual_dir=None, batch_size
         read_config=tfds.ReadConfig(shuffle_seed=seed, try_autocache=False),
         decoders={"image": tfds.decode.SkipDecoding()},  # decoded below, in parallel
     )
-    image_shape = builder.info.features["image"].shape  # e.g. (28, 28, 1)
+    height, width, own_channels = builder.info.features["image"].shape  # e.g. (28, 28, 1)
+    image_shape = (height, width, channels or own_channels)
     label_keys = spec.label_keys
 
     def select(example):

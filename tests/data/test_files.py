@@ -88,6 +88,14 @@ def test_load_idx_label_count_must_match(tmp_path):
         jd.load_idx(tmp_path, split="test")
 
 
+def test_load_idx_wants_1_or_3_channels(tmp_path):
+    path = tmp_path / "pairs-images-idx4-ubyte"
+    path.write_bytes(bytes([0, 0, 8, 4]) + np.array([2, 4, 4, 2], ">u4").tobytes() + bytes(64))
+    message = f"{path} must hold uint8 images [N, H, W] or [N, H, W, 1 or 3], got uint8 [2, 4, 4, 2]"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        jd.load_idx(path)
+
+
 def test_load_npz_layouts(tmp_path):
     keras_style = tmp_path / "mnist.npz"
     x = np.random.RandomState(0).randint(0, 256, size=(20, 28, 28), dtype=np.uint8)

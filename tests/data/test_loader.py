@@ -96,9 +96,59 @@ def test_folder(tmp_path):
         jd.load_dataset(f"folder:{tmp_path / 'absent'}")
 
 
-def test_channels_is_for_folders_only():
-    with pytest.raises(ValueError, match="channels applies to folder:PATH datasets only"):
-        jd.load_dataset("dsprites", channels=1)
+def test_folder_channels_convert_grayscale_to_rgb(tmp_path):
+    for i in range(4):
+        Image.fromarray(np.full((40, 40), 50 * i, np.uint8)).save(tmp_path / f"{i}.png")
+    gray = next(iter(jd.load_dataset(f"folder:{tmp_path}", batch_size=4, shuffle=False))).numpy()
+    rgb = next(iter(jd.load_dataset(f"folder:{tmp_path}", batch_size=4, shuffle=False, channels=3))).numpy()
+    assert gray.shape == (4, 64, 64, 1) and rgb.shape == (4, 64, 64, 3)
+    np.testing.assert_array_equal(rgb, np.repeat(gray, 3, axis=-1))
+
+
+def test_folder_mixed_channels_point_at_the_flag(tmp_path):
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "gray.png")
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "rgb.jpg")
+    with pytest.raises(ValueError, match=re.escape("pass --channels=1 or --channels=3 (channels=1/3 from Python)")):
+        jd.load_dataset(f"folder:{tmp_path}", batch_size=2)
+    assert next(iter(jd.load_dataset(f"folder:{tmp_path}", batch_size=2, channels=1))).shape == (2, 64, 64, 1)
+
+
+def test_npz_and_idx_convert_channels(tmp_path):
+    rng = np.random.RandomState(0)
+    rgb = rng.randint(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    np.savez(tmp_path / "rgb.npz", images=rgb)
+    gray = next(iter(jd.load_dataset(f"npz:{tmp_path / 'rgb.npz'}", batch_size=8, shuffle=False, channels=1)))
+    luma = np.round(rgb @ np.array([0.2989, 0.5870, 0.1140]))[..., None] / 255.0
+    assert gray.shape == (8, 32, 32, 1)
+    np.testing.assert_allclose(gray.numpy(), luma, atol=1.01 / 255.0)
+    digits = rng.randint(0, 256, (8, 28, 28), dtype=np.uint8)
+    idx = tmp_path / "train-images-idx3-ubyte"
+    idx.write_bytes(bytes([0, 0, 8, 3]) + np.array(digits.shape, ">u4").tobytes() + digits.tobytes())
+    own = next(iter(jd.load_dataset(f"idx:{idx}", batch_size=8, shuffle=False))).numpy()
+    three = next(iter(jd.load_dataset(f"idx:{idx}", batch_size=8, shuffle=False, channels=3))).numpy()
+    assert own.shape == (8, 32, 32, 1) and three.shape == (8, 32, 32, 3)
+    np.testing.assert_array_equal(three, np.repeat(own, 3, axis=-1))
+
+
+def test_dsprites_channels():
+    assert next(iter(jd.load_dataset("dsprites", batch_size=2, channels=1))).shape == (2, 64, 64, 1)
+    with pytest.raises(ValueError, match=re.escape("dsprites images are grayscale: drop --channels or pass")):
+        jd.load_dataset("dsprites", channels=3)
+
+
+@pytest.mark.parametrize("channels", [0, 2, 4, True, 3.0, "3"])
+def test_bad_channels(channels):
+    with pytest.raises(ValueError, match=re.escape("channels must be 1 (grayscale), 3 (RGB) or None")):
+        jd.load_dataset("dsprites", channels=channels)
+
+
+def test_paths_of_the_wrong_kind(tmp_path):
+    archive = tmp_path / "images.npz"
+    np.savez(archive, images=np.zeros((4, 8, 8), np.uint8))
+    with pytest.raises(ValueError, match=re.escape(f"{archive} is a file, not a folder of images")):
+        jd.load_dataset(f"folder:{archive}")
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path} is a folder, not an .npz archive")):
+        jd.load_dataset(f"npz:{tmp_path}")
 
 
 def test_bad_batch_size():
