@@ -41,7 +41,7 @@ import zipfile
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf.data import pipeline
+from jointvae_tf.data import files, pipeline
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
 FACTOR_SIZES = (3, 6, 40, 32, 32)
@@ -201,11 +201,13 @@ class DSprites:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"dSprites archive not found: {path}")
         try:
+            files.check_npz_signature(path)
             with np.load(path, allow_pickle=False) as archive:
                 if "imgs" not in archive.files:
                     raise ValueError(f"{path} is not the dSprites archive: no 'imgs' array (has {archive.files})")
-                images = archive["imgs"]
-                classes = archive["latents_classes"] if "latents_classes" in archive.files else None
+                images = files.read_npz_array(archive, "imgs", path)
+                has_classes = "latents_classes" in archive.files
+                classes = files.read_npz_array(archive, "latents_classes", path) if has_classes else None
         except (zipfile.BadZipFile, EOFError, OSError) as error:
             raise ValueError(f"cannot read the dSprites archive {path} (truncated or corrupt?): {error}") from error
         if classes is not None:

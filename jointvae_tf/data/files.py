@@ -166,7 +166,7 @@ def _to_uint8_images(array, where):
     return array * np.uint8(255) if array.max(initial=0) == 1 else array
 
 
-def _check_npz_signature(path):
+def check_npz_signature(path):
     """Raises ValueError, naming `path`, unless the file starts as a zip archive (an .npz is a zip of .npy files).
 
     Without this, numpy takes any other file for a pickle and asks to load it unsafely.
@@ -184,7 +184,7 @@ def _check_npz_signature(path):
     raise ValueError(f"{path} is not an .npz archive (a zip of .npy arrays): {found}")
 
 
-def _read_npz_array(archive, key, path):
+def read_npz_array(archive, key, path):
     """`archive[key]` as a numpy array, or a ValueError naming `path` and `key`."""
     try:
         array = archive[key]
@@ -223,15 +223,15 @@ def load_npz(path, split="train"):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"npz file not found: {path}")
     try:
-        _check_npz_signature(path)
+        check_npz_signature(path)
         with np.load(path, allow_pickle=False) as archive:
             keys = archive.files
             image_key = next((k for k in (f"x_{split}", "imgs", "images", "x") if k in keys), None)
             if image_key is None:
                 raise ValueError(f"{path} has no image array: expected x_{split}, imgs, images or x; it has {keys}")
             label_key = next((k for k in (f"y_{split}", "labels", "y") if k in keys), None)
-            images = _read_npz_array(archive, image_key, path)
-            labels = _read_npz_array(archive, label_key, path) if label_key else None
+            images = read_npz_array(archive, image_key, path)
+            labels = read_npz_array(archive, label_key, path) if label_key else None
     except (zipfile.BadZipFile, EOFError) as error:
         raise ValueError(f"{path} is a truncated or corrupt npz archive: {error}") from error
     except OSError as error:

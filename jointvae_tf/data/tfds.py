@@ -95,7 +95,8 @@ def prepare(name, data_dir=None, manual_dir=None):
 
     Raises:
       FileNotFoundError: not prepared, and `manual_dir` lacks files (all named).
-      ValueError: a file in `manual_dir` is not the expected one (truncated or another version).
+      ValueError: a file in `manual_dir` is not the expected one (truncated or another version),
+        or `data_dir` cannot be written.
     """
     tfds = _tfds()
     builder = tfds.builder(name, data_dir=os.fspath(data_dir) if data_dir else None)
@@ -121,6 +122,12 @@ def prepare(name, data_dir=None, manual_dir=None):
         raise ValueError(
             f"a file in manual_dir={where} is not the original {name} download (truncated or another "
             f"version?): {str(error).splitlines()[0]}"
+        ) from error
+    except (OSError, tf.errors.OpError) as error:  # e.g. data_dir is read-only, or a file
+        reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
+        raise ValueError(
+            f"cannot build TFDS dataset {name!r} in data_dir={builder.data_dir_root!s}: {reason} "
+            f"({getattr(error, 'filename', None) or 'writing'}); pass a writable data_dir"
         ) from error
     return builder
 

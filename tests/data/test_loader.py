@@ -2,6 +2,7 @@
 
 import os
 import re
+import socket
 
 import numpy as np
 import pytest
@@ -149,6 +150,31 @@ def test_paths_of_the_wrong_kind(tmp_path):
         jd.load_dataset(f"folder:{archive}")
     with pytest.raises(ValueError, match=re.escape(f"{tmp_path} is a folder, not an .npz archive")):
         jd.load_dataset(f"npz:{tmp_path}")
+
+
+def test_dsprites_archive_in_manual_dir_that_is_not_an_npz(tmp_path):
+    archive = tmp_path / jd.dsprites.ARCHIVE_FILENAME
+    archive.write_text("<html>Moved Permanently</html>")
+    message = f"{archive} is not an .npz archive (a zip of .npy arrays): it starts with b'<html>Mo'"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        jd.load_dataset("dsprites", manual_dir=tmp_path)
+
+
+def test_tfds_data_dir_that_cannot_be_written(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    manual_dir = tmp_path / "downloads"
+    manual_dir.mkdir()
+    for name in jd.tfds_required_files("mnist"):
+        (manual_dir / name).write_bytes(b"")
+    data_dir = tmp_path / "not_a_folder"
+    data_dir.write_text("a file where data_dir should be")
+    message = f"cannot build TFDS dataset 'mnist' in data_dir={data_dir}: Not a directory"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        jd.load_dataset("mnist", data_dir=data_dir, manual_dir=manual_dir)
 
 
 def test_bad_batch_size():
