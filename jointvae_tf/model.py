@@ -14,7 +14,9 @@ unscaled.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import re
 from typing import Any, Sequence
 
 import keras
@@ -43,6 +45,49 @@ METRIC_NAMES = (
     "capacity_continuous",
     "capacity_discrete",
 )
+
+
+_RANGE_ERROR = "images must be finite values in [0, 1] (or uint8 0..255);"
+
+
+def pixel_range_checked(images: tf.Tensor) -> tf.Tensor:
+    """`images` (float32), with an assertion that every value is finite and in [0, 1].
+
+    One fused comparison and reduction per batch; the statistics for the message are
+    computed only when the check fails. NaN fails both comparisons, so it is caught too.
+    """
+    valid = tf.reduce_all((images >= 0.0) & (images <= 1.0))
+
+    def report():
+        finite = tf.math.is_finite(images)
+        values = tf.boolean_mask(images, finite)
+        assertion = tf.debugging.Assert(False, [
+            _RANGE_ERROR, "found values in", tf.reduce_min(values), tf.reduce_max(values),
+            "non-finite values:", tf.math.count_nonzero(~finite),
+        ])
+        with tf.control_dependencies([assertion]):
+            return tf.identity(valid)
+
+    checked = tf.cond(valid, lambda: valid, report)
+    with tf.control_dependencies([checked]):
+        return tf.identity(images)
+
+
+@contextlib.contextmanager
+def _image_range_errors():
+    """Turns the failed graph assertion of `pixel_range_checked` into a one-line ValueError."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as error:
+        if _RANGE_ERROR not in error.message:
+            raise
+        found = re.search(r"found values in\]? \[?(\S+?)\]? \[?(\S+?)\]? \[?non-finite values:\]? \[?(\d+)",
+                          error.message)
+        low, high, nonfinite = found.groups() if found else ("?", "?", "?")
+        raise ValueError(
+            f"images must be finite values in [0, 1] (or uint8 0..255): a batch has values in [{low}, {high}] "
+            f"and {nonfinite} non-finite values (scale images to [0, 1] and remove NaN/inf)"
+        ) from None
 
 
 def default_optimizer(learning_rate: float = DEFAULT_LEARNING_RATE) -> keras.optimizers.Optimizer:
@@ -155,15 +200,22 @@ class JointVAE(keras.Model):
         return list(self.trackers.values())
 
     # ---------------------------------------------------------------- checks
-    def _check_images(self, images) -> tf.Tensor:
+    def _check_images(self, images, check_range: bool = False) -> tf.Tensor:
+        """Images as float32 [batch, H, W, C] in [0, 1]: uint8 (0..255) is scaled by 1/255.
+
+        With `check_range`, a graph-side check (one reduction per batch) refuses values
+        outside [0, 1] and non-finite ones before they reach the weights; `fit` and
+        `evaluate` turn it into a one-line ValueError naming the range found.
+        """
         images = tf.convert_to_tensor(images)
-        if not images.dtype.is_floating:
-            images = tf.cast(images, tf.float32)
         shape = images.shape
         if shape.rank != 4 or any(s is not None and s != e for s, e in zip(shape[1:], self.image_shape)):
             got = shape.as_list() if shape.rank is not None else "unknown rank"
             raise ValueError(f"images must have shape [batch, {', '.join(map(str, self.image_shape))}], got {got}")
-        return tf.cast(images, tf.float32)
+        if images.dtype == tf.uint8:
+            return tf.cast(images, tf.float32) / 255.0
+        images = tf.cast(images, tf.float32)
+        return pixel_range_checked(images) if check_range else images
 
     def _check_latent(self, latent) -> tf.Tensor:
         latent = tf.convert_to_tensor(latent, dtype=tf.float32)
@@ -220,8 +272,18 @@ class JointVAE(keras.Model):
         seed = tf.stack([tf.constant(self.seed, tf.int32), tf.cast(step, tf.int32)])
         return replica_seed(seed)
 
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`; images outside [0, 1] or non-finite stop it with a one-line ValueError."""
+        with _image_range_errors():
+            return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        """`keras.Model.evaluate`, with `fit`'s check of the images."""
+        with _image_range_errors():
+            return super().evaluate(*args, **kwargs)
+
     def train_step(self, data):
-        images = self._check_images(self._unpack(data))
+        images = self._check_images(self._unpack(data), check_range=True)
         step = self.optimizer.iterations + 1
         num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
         height, width, _ = self.image_shape
@@ -234,7 +296,7 @@ class JointVAE(keras.Model):
         return self._update_trackers(terms)
 
     def test_step(self, data):
-        images = self._check_images(self._unpack(data))
+        images = self._check_images(self._unpack(data), check_range=True)
         step = tf.maximum(self.optimizer.iterations, 1) if self.optimizer is not None else 1
         return self._update_trackers(self._loss_terms(images, training=False, step=step))
 

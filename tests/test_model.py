@@ -137,6 +137,39 @@ def test_bad_images_raise_clear_errors(bad, message):
         model.fit(bad.astype("float32"), epochs=1, verbose=0)
 
 
+def test_uint8_images_train_as_their_0_to_1_scaling():
+    """uint8 images (0..255) are what image files hold: they train as images / 255, not as 0..255."""
+    images = _squares(64)
+    as_uint8 = np.round(images * 255).astype("uint8")
+    scaled, raw = _model(), _model()
+    logs_float = scaled.fit(images, batch_size=32, epochs=1, verbose=0, shuffle=False).history
+    logs_uint8 = raw.fit(as_uint8, batch_size=32, epochs=1, verbose=0, shuffle=False).history
+    assert logs_uint8["reconstruction_loss"][0] == pytest.approx(logs_float["reconstruction_loss"][0], rel=1e-5)
+    assert logs_uint8["reconstruction_loss"][0] > 0
+    np.testing.assert_allclose(raw.reconstruct(as_uint8[:4]), scaled.reconstruct(images[:4]), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "corrupt, message",
+    [
+        (lambda x: x * 255.0, r"values in \[0, 255\] and 0 non-finite"),
+        (lambda x: x - 0.5, r"values in \[-0.5, 0.5\] and 0 non-finite"),
+        (lambda x: np.where(np.arange(x.size).reshape(x.shape) == 7, np.nan, x), r"and 1 non-finite values"),
+        (lambda x: np.where(np.arange(x.size).reshape(x.shape) < 3, np.inf, x), r"and 3 non-finite values"),
+    ],
+)
+def test_fit_and_evaluate_refuse_images_outside_0_1_before_any_update(corrupt, message):
+    model = _model()
+    weights = [w.copy() for w in model.get_weights()]
+    bad = corrupt(_squares(64)).astype("float32")
+    with pytest.raises(ValueError, match="images must be finite values in \\[0, 1\\].*" + message):
+        model.fit(bad, batch_size=32, epochs=1, verbose=0, shuffle=False)  # the bad values are in batch 1
+    for before, after in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(before, after)  # no step ran on the bad batch
+    with pytest.raises(ValueError, match=message):
+        model.evaluate(tf.data.Dataset.from_tensor_slices(bad).batch(32), verbose=0)
+
+
 def test_bad_latent_and_constructor_arguments():
     model = _model("cont=4,disc=3")
     with pytest.raises(ValueError, match=r"latent must have shape \[batch, 7\].*got \[2, 6\]"):

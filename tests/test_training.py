@@ -85,11 +85,12 @@ def test_nan_guard_raises_before_checkpointing(tmp_path):
     model.compile(steps_per_execution=1)
     keeper = checkpoints.Checkpointer(model, str(tmp_path))
     keeper.save(0)
-    images = np.full((64, 32, 32, 1), np.nan, "float32")
-    with pytest.raises(FloatingPointError, match=r"loss became nan by step 1; last good checkpoint: .*ckpt-0"):
+    images = np.zeros((64, 32, 32, 1), "float32")
+    model.optimizer.learning_rate.assign(1e38)  # diverges at once: the loss is NaN from step 2
+    with pytest.raises(FloatingPointError, match=r"loss became nan by step 2; last good checkpoint: .*ckpt-1"):
         model.fit(images, batch_size=32, verbose=0,
                   callbacks=[callbacks.NaNGuard(keeper), callbacks.StepCheckpoint(keeper, every=1)])
-    assert keeper.latest.endswith("ckpt-0")
+    assert keeper.latest.endswith("ckpt-1")
 
 
 def test_step_checkpoint_and_stop_at_step(tmp_path):
