@@ -19,6 +19,12 @@ import re
 from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 
+# The largest latent vector a JointVAE takes. Its latent-facing layers grow with it (about
+# 3 * 257 weights per continuous dimension); 65,536 dimensions already need ~0.8 GB of
+# training state, and more is a typo long before it is a model.
+MAX_LATENT_DIM = 65536
+
+
 def _as_count(value: Any, what: str, minimum: int) -> int:
     """Returns `value` as an int >= minimum, or raises a one-line ValueError."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -54,6 +60,14 @@ class LatentSpec:
         discrete = tuple(_as_count(k, "each discrete latent's category count", 2) for k in discrete)
         if continuous == 0 and not discrete:
             raise ValueError("LatentSpec needs at least one latent: got continuous=0 and no discrete latents")
+        latent_dim = continuous + sum(discrete)
+        if latent_dim > MAX_LATENT_DIM:
+            # Weights, gradients and Adam's two moments of the encoder heads and the decoder's input layer.
+            gigabytes = 4 * 4 * 257 * (3 * continuous + 2 * sum(discrete)) / 1e9
+            raise ValueError(
+                f"latent spec cont={continuous}, disc={list(discrete)} has {latent_dim} latent dimensions; at most "
+                f"{MAX_LATENT_DIM} are supported (training it would need about {gigabytes:,.0f} GB)"
+            )
         object.__setattr__(self, "continuous", continuous)
         object.__setattr__(self, "discrete", discrete)
 
