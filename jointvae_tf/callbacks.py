@@ -11,8 +11,11 @@ would otherwise drop them.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import signal
+import threading
 
 import keras
 import numpy as np
@@ -85,6 +88,56 @@ class StopAtStep(keras.callbacks.Callback):
         self._check()
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._check()
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Ends training at the next step when SIGTERM (a scheduler's preemption) or SIGINT (Ctrl-C) arrives.
+
+    Used as a context manager around the run, it installs the handlers (main thread only) and
+    puts the previous ones back on exit; as a callback it stops `fit` after the step in flight,
+    so later callbacks (`StepCheckpoint.on_train_end`) save the current step. A second signal
+    while stopping raises `KeyboardInterrupt` at once. `received` holds the first signal's name.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        super().__init__()
+        self.received: str | None = None
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.received:
+            raise KeyboardInterrupt(f"second {signal.Signals(signum).name} while stopping")
+        self.received = signal.Signals(signum).name
+        logging.getLogger("jointvae_tf").warning(
+            "received %s: stopping after the current step and saving a checkpoint", self.received)
+        if self.model is not None:
+            self.model.stop_training = True
+
+    def __enter__(self) -> "StopOnSignal":
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _check(self):
+        if self.received:
+            self.model.stop_training = True
+
+    def on_train_begin(self, logs=None):
+        self._check()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._check()
+
+    def on_train_batch_end(self, batch, logs=None):
         self._check()
 
 

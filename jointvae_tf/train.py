@@ -18,6 +18,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("dataset", "dsprites", "mnist, fashion_mnist, dsprites, celeb_a, shapes3d, folder:PATH, idx:PATH or npz:PATH.")
 flags.DEFINE_string("data_dir", None, "TFDS data_dir (where prepared data sets live).")
 flags.DEFINE_string("manual_dir", None, "Folder with a data set's original download files, to build it offline.")
+flags.DEFINE_integer("channels", None, "Convert every image to 1 (grayscale) or 3 (RGB) channels (default: as stored).")
 flags.DEFINE_string("preset", None, "Preset to take unset hyperparameters from (default: the dataset's).")
 flags.DEFINE_string("latent_spec", None, "Latents, e.g. 'cont=10,disc=10' or 'cont=32,disc=2,2,2'.")
 flags.DEFINE_string("cont_capacity", None, "Continuous capacity 'min,max,num_iters,gamma'.")
@@ -39,9 +40,15 @@ flags.DEFINE_integer("image_every", 2000, "Steps between traversal pictures.")
 flags.DEFINE_string("verbose", "auto", "Keras progress: auto, 0 (silent), 1 (bar) or 2 (a line per epoch).")
 
 
+# What shells and schedulers expect of a process ended by a signal: 128 + its number.
+EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    import tensorflow as tf
+
     from jointvae_tf import distribute
 
     try:
@@ -54,10 +61,22 @@ def main(argv):
         if config.verbose != "auto":
             config.verbose = int(config.verbose)
         summary = training.train(config)
-    except (ValueError, FileNotFoundError, FloatingPointError, RuntimeError) as error:
-        logging.error("%s", error)
-        print(f"jointvae-train: error: {error}", file=sys.stderr)
+    except (ValueError, FileNotFoundError, FloatingPointError, RuntimeError, OSError, MemoryError,
+            tf.errors.OpError) as error:
+        message = getattr(error, "message", None) or str(error) or type(error).__name__  # tf.errors keep theirs
+        if isinstance(error, MemoryError) or "OOM" in message or "ResourceExhausted" in type(error).__name__:
+            message = f"out of memory: {message.splitlines()[0]} (a smaller --batch_size or --latent_spec?)"
+        logging.error("%s", message)
+        print(f"jointvae-train: error: {message.splitlines()[0]}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("jointvae-train: interrupted again while stopping: the last checkpoint is the one saved before",
+              file=sys.stderr)
+        return EXIT_CODES["SIGINT"]
+    if summary["interrupted"]:
+        print(f"jointvae-train: stopped by {summary['interrupted']} at step {summary['step']}; "
+              f"checkpoint {summary['checkpoint']} (run the same command to resume)", file=sys.stderr)
+        return EXIT_CODES[summary["interrupted"]]
     logging.info("trained to step %d of %d; checkpoint %s", summary["step"], summary["total_steps"], summary["checkpoint"])
     print(f"model_dir: {summary['model_dir']}  step: {summary['step']}  "
           + "  ".join(f"{k}: {v:.4g}" for k, v in sorted(summary["logs"].items())))

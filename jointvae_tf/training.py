@@ -35,6 +35,7 @@ class TrainConfig:
     model_dir: str = os.path.join("runs", "dsprites")
     data_dir: str | None = None
     manual_dir: str | None = None
+    channels: int | None = None
     preset: str | None = None
     latent_spec: str | None = None
     cont_capacity: str | None = None
@@ -57,8 +58,8 @@ class TrainConfig:
 def _positive(name: str, value, allow_none: bool = True):
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be > 0 and finite, got {value!r}")
 
 
 def validate(config: TrainConfig) -> None:
@@ -73,6 +74,8 @@ def validate(config: TrainConfig) -> None:
         raise ValueError(f"unknown strategy {config.strategy!r}; allowed: {', '.join(distribute.STRATEGIES)}")
     if not config.model_dir:
         raise ValueError("model_dir must be a folder path, got an empty value")
+    if config.channels not in (None, 1, 3):
+        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {config.channels!r}")
 
 
 def make_dataset(config: TrainConfig, global_batch: int) -> tf.data.Dataset:
@@ -81,7 +84,7 @@ def make_dataset(config: TrainConfig, global_batch: int) -> tf.data.Dataset:
 
     dataset = data.load_dataset(
         config.dataset, split="train", data_dir=config.data_dir, manual_dir=config.manual_dir,
-        batch_size=global_batch, shuffle=True, seed=config.seed,
+        batch_size=global_batch, shuffle=True, seed=config.seed, channels=config.channels,
     )
     options = tf.data.Options()
     # Every worker builds the same pipeline; each takes its share of the elements.
@@ -131,8 +134,33 @@ def _worker_dir(model_dir: str) -> str:
 
 
 def train(config: TrainConfig) -> dict[str, Any]:
-    """Trains (or resumes) into config.model_dir; returns a summary (final step, logs, paths)."""
+    """Trains (or resumes) into config.model_dir; returns a summary (final step, logs, paths).
+
+    The model_dir is locked for the run (`checkpoints.ModelDirLock`). SIGTERM and SIGINT
+    (Ctrl-C) end the run at the next step with a checkpoint saved; the summary then has
+    "interrupted": the signal's name (the binary exits non-zero).
+    """
     validate(config)
+    model_dir = checkpoints.prepare_model_dir(_worker_dir(config.model_dir))
+    with checkpoints.ModelDirLock(model_dir), jv_callbacks.StopOnSignal() as stop_on_signal:
+        return _train_locked(config, model_dir, stop_on_signal)
+
+
+def _total_steps(config: TrainConfig, resolved: dict[str, Any], cardinality: int) -> tuple[int, int]:
+    """(total_steps, steps_per_epoch) from the flags, the data's size and the capacity schedules."""
+    steps_per_epoch = config.steps_per_epoch or (cardinality if cardinality > 0 else 1000)
+    if config.steps is not None:
+        total_steps = config.steps
+    elif config.epochs is not None:
+        total_steps = config.epochs * steps_per_epoch
+    else:
+        total_steps = max(resolved["model"]["cont_capacity"][2], resolved["model"]["disc_capacity"][2])
+    if config.steps_per_epoch is None:
+        steps_per_epoch = min(steps_per_epoch, total_steps)  # a progress bar that ends where training does
+    return total_steps, steps_per_epoch
+
+
+def _train_locked(config: TrainConfig, model_dir: str, stop_on_signal) -> dict[str, Any]:
     # Initial weights (and anything else drawn from Python, NumPy or TF global RNGs) follow --seed.
     keras.utils.set_random_seed(config.seed)
     strategy = distribute.make_strategy(config.strategy)
@@ -144,29 +172,22 @@ def train(config: TrainConfig) -> dict[str, Any]:
     dataset = make_dataset(config, global_batch)
     image_shape = tuple(int(d) for d in dataset.element_spec.shape[1:])
     resolved = resolve(config, image_shape)
-
-    model_dir = _worker_dir(config.model_dir)
-    config_path = os.path.join(model_dir, checkpoints.CONFIG_FILE)
-    if os.path.exists(config_path):
-        checkpoints.check_compatible(checkpoints.read_config(model_dir), resolved, model_dir)
-
-    cardinality = int(dataset.cardinality())
-    steps_per_epoch = config.steps_per_epoch or (cardinality if cardinality > 0 else 1000)
-    if config.steps is not None:
-        total_steps = config.steps
-    elif config.epochs is not None:
-        total_steps = config.epochs * steps_per_epoch
-    else:
-        total_steps = max(resolved["model"]["cont_capacity"][2], resolved["model"]["disc_capacity"][2])
-    if config.steps_per_epoch is None:
-        steps_per_epoch = min(steps_per_epoch, total_steps)  # a progress bar that ends where training does
+    total_steps, steps_per_epoch = _total_steps(config, resolved, int(dataset.cardinality()))
     resolved.update(total_steps=total_steps, steps_per_epoch=steps_per_epoch)
-    checkpoints.write_json_atomic(config_path, resolved)
+
+    # The newest readable checkpoint (an unreadable newer one is skipped with a warning). Every
+    # worker restores the chief's, so all start from the same step even if a worker's own
+    # scratch checkpoints (written for the collective save) are older or newer.
+    latest = checkpoints.restorable_checkpoint(os.path.abspath(config.model_dir))
+    start_hint = checkpoints.checkpoint_step(latest) if latest else 0
+    if os.path.exists(os.path.join(model_dir, checkpoints.CONFIG_FILE)):
+        saved = checkpoints.read_config(model_dir)
+        checkpoints.check_compatible(saved, resolved, model_dir)
+        checkpoints.record_changes(saved, resolved, start_hint, log)
+    checkpoints.write_json_atomic(os.path.join(model_dir, checkpoints.CONFIG_FILE), resolved)
 
     # Keras runs whole executions, so epochs and the step budget must be multiples of
     # steps_per_execution; a resumed run starts at its checkpoint's step.
-    latest = checkpoints.latest_checkpoint(model_dir)
-    start_hint = checkpoints.checkpoint_step(latest) if latest else 0
     steps_per_execution = None if replicas > 1 else math.gcd(
         DEFAULT_STEPS_PER_EXECUTION, steps_per_epoch, total_steps, start_hint
     )
@@ -179,8 +200,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
     if restored:
         log.info("resumed from %s at step %d", restored, start_step)
         # The learning rate is an optimizer variable: the checkpoint brought back the old one.
-        if not math.isclose(float(model.optimizer.learning_rate), resolved["learning_rate"], rel_tol=1e-6):
-            log.info("learning rate %g (checkpoint had %g)", resolved["learning_rate"], float(model.optimizer.learning_rate))
+        restored_rate = checkpoints.learning_rate(model.optimizer)
+        if not math.isclose(restored_rate, resolved["learning_rate"], rel_tol=1e-6):
+            log.info("learning rate %g (checkpoint had %g)", resolved["learning_rate"], restored_rate)
             model.optimizer.learning_rate.assign(resolved["learning_rate"])
 
     examples = _example_images(dataset)
@@ -188,6 +210,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     callback_list = [
         jv_callbacks.NaNGuard(checkpointer),  # first: nothing may checkpoint a non-finite step
         jv_callbacks.StopAtStep(total_steps),
+        stop_on_signal,
         jv_callbacks.StepCheckpoint(checkpointer, config.checkpoint_every),
         # Keras' TensorBoard for epoch scalars only: its batch scalars count hook calls
         # (one per steps_per_execution steps) and restart at 0 on resume; StepScalars
@@ -197,7 +220,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         jv_callbacks.Pictures(examples, os.path.join(model_dir, "images"), log_dir, config.image_every),
     ]
     history = None
-    if start_step < total_steps:
+    if start_step < total_steps and not stop_on_signal.received:
         initial_epoch = start_step // steps_per_epoch
         epochs = math.ceil(total_steps / steps_per_epoch)
         history = model.fit(
@@ -205,17 +228,22 @@ def train(config: TrainConfig) -> dict[str, Any]:
             callbacks=callback_list, verbose=config.verbose,
             shuffle=False,  # make_dataset already shuffles; Keras would only warn
         )
-    else:
+    elif start_step >= total_steps:
         log.info("model_dir %s is already trained to step %d (of %d)", model_dir, start_step, total_steps)
 
     keras_path = os.path.join(model_dir, "model.keras")
-    _save_keras_atomic(model, keras_path)
+    if stop_on_signal.received:
+        # Checkpointed at the step it stopped; the .keras file waits for the end of training.
+        checkpointer.save()
+    else:
+        _save_keras_atomic(model, keras_path)
     return {
         "model_dir": model_dir,
         "step": checkpoints.optimizer_step(model.optimizer),
         "total_steps": total_steps,
         "checkpoint": checkpointer.latest,
-        "keras_model": keras_path,
+        "keras_model": None if stop_on_signal.received else keras_path,
+        "interrupted": stop_on_signal.received,
         "logs": {k: float(v[-1]) for k, v in history.history.items()} if history and history.history else {},
         "model": model,
     }

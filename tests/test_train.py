@@ -123,6 +123,10 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
         ("--batch_size=0", "batch_size must be > 0"),
         ("--checkpoint_every=0", "checkpoint_every must be > 0"),
         ("--strategy=tpu", "tpu"),
+        ("--learning_rate=nan", "learning_rate must be > 0 and finite, got nan"),
+        ("--learning_rate=inf", "learning_rate must be > 0 and finite, got inf"),
+        ("--latent_spec=cont=100000000", "has 100000000 latent dimensions; at most 65536 are supported"),
+        ("--channels=2", "channels must be 1 (grayscale) or 3 (RGB), got 2"),
     ],
 )
 def test_bad_flags_fail_with_one_clear_line(tmp_path, flag, message):
@@ -130,6 +134,93 @@ def test_bad_flags_fail_with_one_clear_line(tmp_path, flag, message):
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_model_dir_that_is_a_file_or_unwritable_fails_with_one_line(tmp_path):
+    (tmp_path / "file").write_text("a user's file")
+    result = _train(*FAST, f"--model_dir={tmp_path / 'file'}", "--steps=5", timeout=120)
+    assert result.returncode == 1 and "is a file, not a folder" in result.stderr
+    assert "Traceback" not in result.stderr and (tmp_path / "file").read_text() == "a user's file"
+
+    read_only = tmp_path / "read_only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    # Root ignores permission bits: drop that capability for the run, as a normal user has none.
+    prefix = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+              "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    for model_dir in (read_only, read_only / "run"):
+        result = subprocess.run([*prefix, sys.executable, "-m", "jointvae_tf.train", *FAST,
+                                 f"--model_dir={model_dir}", "--steps=5"],
+                                cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1, result.stderr[-2000:]
+        assert f"model_dir {model_dir} cannot be written: Permission denied" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert os.listdir(read_only) == []
+
+
+def _start(*flags, env=None, log=None):
+    """A training process in the background, its stdout+stderr in `log`."""
+    return subprocess.Popen([sys.executable, "-m", "jointvae_tf.train", *flags], cwd=ROOT, env=env or _env(),
+                            stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_until(condition, process, what, timeout=240):
+    deadline = time.time() + timeout
+    while not condition():
+        assert process.poll() is None, f"training exited ({process.returncode}) before {what}"
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_saves_the_current_step_and_a_second_run_is_locked_out(tmp_path, signum, code):
+    model_dir = str(tmp_path / "run")
+    log_path = tmp_path / "log.txt"
+    with open(log_path, "w") as log:
+        process = _start(*FAST, f"--model_dir={model_dir}", "--steps=100000", "--checkpoint_every=100000",
+                         "--steps_per_epoch=10", "--verbose=2", log=log)
+        try:
+            _wait_until(lambda: "Epoch 3/" in log_path.read_text(), process, "two epochs")
+            # A second run on the same model_dir is refused while the first holds it.
+            second = _train(*FAST, f"--model_dir={model_dir}", "--steps=50", timeout=120)
+            assert second.returncode == 1
+            assert f"model_dir {model_dir} is in use by another training run (pid {process.pid} on" in second.stderr
+            assert "Traceback" not in second.stderr
+            process.send_signal(signum)
+            process.wait(timeout=120)
+        finally:
+            process.kill()
+    output = log_path.read_text()
+    assert process.returncode == code, output[-3000:]
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output
+    stopped = re.search(rf"stopped by {signal.Signals(signum).name} at step (\d+); checkpoint \S+ckpt-(\d+)", output)
+    assert stopped, output[-3000:]
+    step = int(stopped.group(1))
+    assert step >= 20 and step == int(stopped.group(2)) == _checkpoint_step(model_dir)  # no periodic checkpoint ran
+    assert not os.path.exists(os.path.join(model_dir, ".lock"))
+    resumed = _train(*FAST, f"--model_dir={model_dir}", f"--steps={step + 10}")
+    assert resumed.returncode == 0 and f"at step {step}" in resumed.stderr, resumed.stderr[-3000:]
+
+
+def test_mirrored_training_resumes_after_every_kill_9(tmp_path):
+    """Two logical CPUs under MirroredStrategy: three kill -9s at checkpoints, each resumed from there."""
+    model_dir = str(tmp_path / "run")
+    mirrored = ["--strategy=mirrored", "--cpu_replicas=2", "--checkpoint_every=10"]
+    saved = 0
+    for kill in range(3):
+        process = _start(*FAST, *mirrored, f"--model_dir={model_dir}", "--steps=100000",
+                         f"--learning_rate={5e-4 * (kill + 1)}")  # resuming with another rate reads the old one
+        try:
+            _wait_until(lambda: (_checkpoint_step(model_dir) or 0) >= saved + 20, process, "two new checkpoints")
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        assert _checkpoint_step(model_dir) >= saved + 20
+        saved = _checkpoint_step(model_dir)
+    result = _train(*FAST, *mirrored, f"--model_dir={model_dir}", f"--steps={saved + 10}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"at step {saved}" in result.stderr and "learning rate 0.0005 (checkpoint had 0.0015)" in result.stderr
+    assert _checkpoint_step(model_dir) == saved + 10
 
 
 def _free_ports(n):
@@ -142,21 +233,37 @@ def _free_ports(n):
     return ports
 
 
-def test_two_workers_end_with_identical_weights(tmp_path):
+def test_two_workers_resume_after_kill_9_and_end_with_identical_weights(tmp_path):
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     model_dir = str(tmp_path / "run")
-    processes = []
-    for index in range(2):
-        env = _env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "jointvae_tf.train", *FAST, f"--model_dir={model_dir}", "--steps=5",
-             "--strategy=multi_worker", "--checkpoint_every=5"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        ))
+
+    def start_workers(steps):
+        processes = []
+        for index in range(2):
+            env = _env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "jointvae_tf.train", *FAST, f"--model_dir={model_dir}", f"--steps={steps}",
+                 "--strategy=multi_worker", "--checkpoint_every=5"],
+                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            ))
+        return processes
+
+    # Round 1: killed (-9, both workers) once the chief has checkpointed.
+    processes = start_workers(100000)
+    try:
+        _wait_until(lambda: (_checkpoint_step(model_dir) or 0) >= 10, processes[0], "a chief checkpoint")
+    finally:
+        for p in processes:
+            p.kill()
+            p.communicate()
+    saved = _checkpoint_step(model_dir)
+    # Round 2: both resume from the chief's checkpoint and train 5 more steps.
+    processes = start_workers(saved + 5)
     outputs = [p.communicate(timeout=300) for p in processes]
     for p, (_, err) in zip(processes, outputs):
         assert p.returncode == 0, err[-3000:]
+        assert re.search(rf"resumed from \S+ckpt-{saved} at step {saved}", err), err[-3000:]
     chief = tf.train.load_checkpoint(tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")))
     worker_dir = os.path.join(model_dir, "workers", "worker_1", "checkpoints")
     worker = tf.train.load_checkpoint(tf.train.latest_checkpoint(worker_dir))
@@ -165,4 +272,4 @@ def test_two_workers_end_with_identical_weights(tmp_path):
     assert len([n for n in names if "_trainable_variables" in n]) >= 20
     for name in names:
         np.testing.assert_array_equal(chief.get_tensor(name), worker.get_tensor(name), err_msg=name)
-    assert _checkpoint_step(model_dir) == 5
+    assert _checkpoint_step(model_dir) == saved + 5
