@@ -2,48 +2,23 @@
 
 Every writer in the package goes through `atomic_path`: the content is written to a
 temporary file in the destination's folder (same file system), then renamed over the
-destination with `os.replace`. On any error the temporary file is removed.
+destination with `os.replace`. On any error the temporary file is removed. Files get the
+usual permissions (0o666 less the umask), folders from `make_unique_dir` 0o777 less the umask.
+
+`check_output_location` keeps a tool's output off its inputs: an output that is, contains
+or sits inside an input (compared as real paths) is refused with a ValueError.
+
+The implementation is `export.fileio` (standard library only, so that the TensorFlow-free
+`export.decode_tflite` shares it); this module is its name inside the package.
 """
 
-from __future__ import annotations
+from export.fileio import (
+    atomic_path,
+    check_output_location,
+    list_names,
+    make_unique_dir,
+    write_bytes,
+    write_json,
+)
 
-import contextlib
-import json
-import os
-import tempfile
-from typing import Any, Iterator
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[str]:
-    """Yields a temporary path next to `path` (same extension); renames it onto `path` on success.
-
-    For writers that take a file name, e.g. `model.save(tmp)`.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{os.path.basename(path)}-", suffix=os.path.splitext(path)[1], dir=folder)
-    os.close(fd)
-    try:
-        yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_bytes(path: str | os.PathLike, data: bytes) -> str:
-    """Writes `data` to `path` atomically; returns the path."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data)
-    return os.fspath(path)
-
-
-def write_json(path: str | os.PathLike, value: Any) -> str:
-    """Writes `value` as indented, key-sorted JSON to `path` atomically; returns the path."""
-    return write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+__all__ = ["atomic_path", "check_output_location", "list_names", "make_unique_dir", "write_bytes", "write_json"]
