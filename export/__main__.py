@@ -12,6 +12,9 @@ SavedModel's `decode` is reloaded and compared too. If a decoder's PSNR is below
 the rejected export is moved to `<output_dir>.failed/` for inspection, with an
 export_report.json saying "passed": false.
 
+Every folder and file is created with the usual permissions (0o777 / 0o666 less the umask,
+see `export.fileio`), so an export can be shared as any other folder.
+
 Exit codes: 0 exported and verified; 1 a bad input (no checkpoint, unwritable output_dir,
 bad flag value) or a failed verification.
 """
@@ -23,7 +26,6 @@ import importlib.metadata
 import os
 import shutil
 import sys
-import tempfile
 from typing import Any, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -32,7 +34,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from export import decode_tflite, report, tflite  # noqa: E402
+from export import decode_tflite, fileio, report, tflite  # noqa: E402
 
 REPORT_FILE = "export_report.json"
 SAVED_MODEL_DIR = "saved_model"
@@ -97,7 +99,8 @@ def make_staging_dir(output_dir: str, overwrite: bool) -> str:
         raise OSError(f"output_dir {output_dir} cannot be written: {ancestor} is a file, not a folder")
     try:
         os.makedirs(parent, exist_ok=True)
-        return tempfile.mkdtemp(prefix=f"{os.path.basename(output_dir)}.tmp-", dir=parent)
+        # Not tempfile.mkdtemp: the staging folder becomes output_dir, so its mode must follow the umask.
+        return fileio.make_unique_dir(parent, f"{os.path.basename(output_dir)}.tmp-")
     except OSError as error:
         raise OSError(f"output_dir {output_dir} cannot be written: {error.strerror or error}") from None
 
@@ -107,7 +110,7 @@ def publish(staging: str, target: str) -> None:
     target = os.path.abspath(target)
     previous = None
     if os.path.exists(target):
-        previous = tempfile.mkdtemp(prefix=f"{os.path.basename(target)}.old-", dir=os.path.dirname(target))
+        previous = fileio.make_unique_dir(os.path.dirname(target), f"{os.path.basename(target)}.old-")
         os.rmdir(previous)
         os.rename(target, previous)
     try:

@@ -4,8 +4,8 @@
     python -m export.decode_tflite --model=decoder_int8.tflite --output_dir=out --random=16 --seed=0
 
 This module is what runs on a device: it imports neither TensorFlow nor jointvae_tf, only
-`ai_edge_litert`, numpy, absl and the standard library. It also holds the pieces the export's
-verification shares with the device:
+`ai_edge_litert`, numpy, absl, the standard library and `export.fileio` (standard library
+only). It also holds the pieces the export's verification shares with the device:
 
     TFLiteDecoder   a decoder .tflite behind the LiteRT interpreter: latent [B, L] -> images [B, H, W, C]
     read_metadata   the latent layout jointvae-export stores inside every decoder .tflite
@@ -23,7 +23,6 @@ import json
 import os
 import struct
 import sys
-import tempfile
 import zlib
 from typing import Any, Sequence
 
@@ -31,6 +30,8 @@ import numpy as np
 from absl import app, flags
 from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.interpreter import Interpreter
+
+from export import fileio
 
 SIGNATURE = "decode"
 INPUT_NAME = "latent"
@@ -45,17 +46,11 @@ _PNG_COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
 
 # --------------------------------------------------------------------------- files
 def atomic_write(path: str, data: bytes) -> None:
-    """Writes `data` to `path` through a temporary file in the same folder and `os.replace`."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Writes `data` to `path` through a temporary file in the same folder and `os.replace`.
+
+    The file gets the usual permissions, 0o666 less the umask (`export.fileio.write_bytes`).
+    """
+    fileio.write_bytes(path, data)
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

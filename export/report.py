@@ -16,7 +16,6 @@ LiteRT and numpy only.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics
@@ -25,7 +24,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from export.decode_tflite import DEFAULT_NUM_THREADS, TFLiteDecoder, atomic_write
+from export import fileio
+from export.decode_tflite import DEFAULT_NUM_THREADS, TFLiteDecoder
 
 DEFAULT_MIN_PSNR = 30.0
 DEFAULT_FIDELITY_SAMPLES = 1000
@@ -147,5 +147,5 @@ def format_table(variants: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def write_report(path: str, report: Mapping[str, Any]) -> None:
-    """Writes the report as JSON (keys in their given order), atomically."""
-    atomic_write(path, (json.dumps(report, indent=2) + "\n").encode("utf-8"))
+    """Writes the report as JSON (keys in their given order), atomically, with mode 0o666 less the umask."""
+    fileio.write_json(path, report, sort_keys=False)

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
+
+from export import fileio
 
 if TYPE_CHECKING:  # jointvae_tf (Keras, tensorflow-probability) loads with the model, not with this module
     from jointvae_tf.latents import LatentSpec
@@ -132,7 +133,8 @@ def save_module(module: DecoderModule, path: str) -> str:
         raise FileExistsError(f"{path} already exists: a SavedModel is written into a new folder")
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
+    # Not tempfile.mkdtemp: its 0700 would become the published folder's mode; this one follows the umask.
+    tmp = fileio.make_unique_dir(parent, f".{os.path.basename(path)}.tmp-")
     try:
         tf.saved_model.save(module, tmp, signatures=module.signatures())
         os.rename(tmp, path)

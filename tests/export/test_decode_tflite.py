@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import stat
 import textwrap
 
 import numpy as np
@@ -200,3 +201,15 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         decode_tflite.atomic_write(str(target), b"new")
     assert os.listdir(tmp_path) == ["image.png"] and target.read_bytes() == b"old"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077], ids=["umask022", "umask077"])
+def test_pngs_follow_the_umask(tool, decoder_path, tmp_path, umask):
+    """0644 PNGs in a 0755 folder under umask 022, 0600 / 0700 under 077 (mkstemp would give 0600 always)."""
+    out = tmp_path / "pngs"
+    result = run_python([tool, f"--model={decoder_path}", f"--output_dir={out}", "--random=2"],
+                        preexec_fn=lambda: os.umask(umask))
+    assert json.loads(result.stdout.strip().splitlines()[-1])["exit"] == 0, result.stderr
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o777 & ~umask
+    modes = {name: oct(stat.S_IMODE(os.stat(out / name).st_mode)) for name in os.listdir(out)}
+    assert modes == {"image_000.png": oct(0o666 & ~umask), "image_001.png": oct(0o666 & ~umask)}

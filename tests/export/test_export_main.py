@@ -2,6 +2,7 @@
 
 import json
 import os
+import stat
 
 import pytest
 from export_test_utils import FAST_FLAGS, LATENT_DIM, run_python
@@ -12,8 +13,8 @@ from export import decode_tflite, tflite
 VARIANTS = ["float32", "float16", "dynamic_int8", "int8", "int8_uint8"]
 
 
-def _export_binary(*args):
-    return run_python(["-m", "export", *args])
+def _export_binary(*args, **kwargs):
+    return run_python(["-m", "export", *args], **kwargs)
 
 
 def _options(model_dir, output_dir, **kwargs):
@@ -157,3 +158,31 @@ def test_a_failure_midway_leaves_no_staging_folder(model_dir, tmp_path, monkeypa
     with pytest.raises(ValueError, match="conversion broke"):
         export_main.export(_options(model_dir, tmp_path / "out"))
     assert os.listdir(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- permissions
+def _modes(root):
+    """{relative path: permission bits} of root and everything under it."""
+    modes = {".": stat.S_IMODE(os.stat(root).st_mode)}
+    for folder, dirs, names in os.walk(root):
+        for name in dirs + names:
+            path = os.path.join(folder, name)
+            modes[os.path.relpath(path, root)] = stat.S_IMODE(os.stat(path).st_mode)
+    return modes
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077], ids=["umask022", "umask077"])
+def test_the_export_follows_the_umask(model_dir, tmp_path, umask):
+    """0755 folders and 0644 files under umask 022, to share; 0700 / 0600 under 077 (mkdtemp and mkstemp
+    would give 0700 / 0600 whatever the umask)."""
+    output_dir = tmp_path / "out"
+    result = _export_binary(f"--model_dir={model_dir}", f"--output_dir={output_dir}", "--variants=float32,int8",
+                            "--fidelity_samples=20", "--latency_invokes=5", "--calibration_samples=10",
+                            preexec_fn=lambda: os.umask(umask))
+    assert result.returncode == 0, result.stderr[-3000:]
+    modes = _modes(output_dir)
+    assert {"saved_model", "saved_model/variables", "export_report.json", "decoder_float32.tflite",
+            "decoder_int8.tflite"} <= set(modes)
+    wrong = {path: oct(mode) for path, mode in modes.items()
+             if mode != (0o777 if os.path.isdir(output_dir / path) else 0o666) & ~umask}
+    assert not wrong, f"modes under umask {umask:03o}: {wrong}"
