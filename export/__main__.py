@@ -12,17 +12,28 @@ SavedModel's `decode` is reloaded and compared too. If a decoder's PSNR is below
 the rejected export is moved to `<output_dir>.failed/` for inspection, with an
 export_report.json saying "passed": false.
 
+Where the export may go: output_dir (and its `.failed` sibling) may not be, contain or sit
+inside the model_dir or .keras file it exports, compared as real paths, so no symlink or `..`
+lets an export replace its own input. output_dir must be new or empty; --overwrite replaces
+only an earlier export: a folder whose export_report.json is one this binary wrote (a JSON
+object with "written_by": "jointvae-export"; exports from before that key are recognised by
+their "passed", "failures", "saved_model", "variants" and "versions" keys) and which holds
+nothing but what an export writes (saved_model/, decoder_<variant>.tflite,
+export_report.json). Anything else is refused, and nothing is deleted. The same rule
+guards an older `<output_dir>.failed`.
+
 Every folder and file is created with the usual permissions (0o777 / 0o666 less the umask,
 see `export.fileio`), so an export can be shared as any other folder.
 
-Exit codes: 0 exported and verified; 1 a bad input (no checkpoint, unwritable output_dir,
-bad flag value) or a failed verification.
+Exit codes: 0 exported and verified; 1 a bad input (no checkpoint, unwritable output_dir, an
+output_dir over the model or holding other files, bad flag value) or a failed verification.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import json
 import os
 import shutil
 import sys
@@ -38,6 +49,11 @@ from export import decode_tflite, fileio, report, tflite  # noqa: E402
 
 REPORT_FILE = "export_report.json"
 SAVED_MODEL_DIR = "saved_model"
+# The report's mark of an export this binary wrote; --overwrite replaces only such folders.
+WRITTEN_BY = "jointvae-export"
+# The keys every export_report.json has had, also before WRITTEN_BY was added.
+LEGACY_REPORT_KEYS = frozenset({"passed", "failures", "saved_model", "variants", "versions"})
+FAILED_SUFFIX = ".failed"
 SAVED_MODEL_TOLERANCE = 1e-5
 REFERENCE_BATCH = 100
 # Fidelity is measured on other prior samples than the calibration's (seed --seed, default 0).
@@ -73,9 +89,12 @@ class VerificationError(RuntimeError):
 
 # --------------------------------------------------------------------------- folders
 def check_options(options: ExportOptions) -> None:
-    """One-line ValueErrors for settings that cannot work."""
+    """One-line ValueErrors for settings that cannot work, including an output_dir over the model."""
     if not options.model_dir or not options.output_dir:
         raise ValueError("model_dir and output_dir must both be given")
+    inputs = {"model_dir": options.model_dir}
+    fileio.check_output_location(options.output_dir, inputs, "output_dir")
+    fileio.check_output_location(options.output_dir + FAILED_SUFFIX, inputs, "the rejected-export folder")
     tflite.check_variants(options.variants)
     for name in ("fidelity_samples", "latency_invokes", "num_threads", "calibration_samples"):
         value = getattr(options, name)
@@ -83,14 +102,51 @@ def check_options(options: ExportOptions) -> None:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
+def is_export_report(path: str) -> bool:
+    """Whether `path` is an export_report.json this binary wrote (see the module docstring)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            content = json.load(f)
+    except (OSError, ValueError):  # absent, unreadable, not UTF-8 or not JSON
+        return False
+    if not isinstance(content, dict):
+        return False
+    return content.get("written_by") == WRITTEN_BY or LEGACY_REPORT_KEYS <= content.keys()
+
+
+def foreign_entries(folder: str) -> list[str]:
+    """The names in `folder` an export did not write: all of them unless its report is an export's."""
+    names = sorted(os.listdir(folder))
+    if not is_export_report(os.path.join(folder, REPORT_FILE)):
+        return names
+    written = {SAVED_MODEL_DIR, REPORT_FILE, *(f"decoder_{variant}.tflite" for variant in tflite.VARIANTS)}
+    return [name for name in names if name not in written]
+
+
+def check_output_dir(output_dir: str, overwrite: bool) -> None:
+    """ValueError unless output_dir is absent, empty, or, with `overwrite`, an earlier export and only that."""
+    output_dir = os.path.abspath(output_dir)
+    if not os.path.exists(output_dir):
+        return
+    if not os.path.isdir(output_dir):
+        raise ValueError(f"output_dir {output_dir} is an existing file, not a folder")
+    if not os.listdir(output_dir):
+        return
+    if not overwrite:
+        raise ValueError(f"output_dir {output_dir} is not empty: pass --overwrite to replace it, or choose another")
+    foreign = foreign_entries(output_dir)
+    if foreign:
+        raise ValueError(
+            f"output_dir {output_dir} holds files that were not written by jointvae-export "
+            f"({fileio.list_names(foreign)}): --overwrite replaces only an earlier export and will not delete "
+            "them; choose another output_dir"
+        )
+
+
 def make_staging_dir(output_dir: str, overwrite: bool) -> str:
     """Checks that output_dir can be written (and replaced) and creates the sibling staging folder."""
+    check_output_dir(output_dir, overwrite)
     output_dir = os.path.abspath(output_dir)
-    if os.path.exists(output_dir):
-        if not os.path.isdir(output_dir):
-            raise ValueError(f"output_dir {output_dir} is an existing file, not a folder")
-        if os.listdir(output_dir) and not overwrite:
-            raise ValueError(f"output_dir {output_dir} is not empty: pass --overwrite to replace it, or choose another")
     parent = os.path.dirname(output_dir)
     ancestor = parent
     while not os.path.exists(ancestor):
@@ -175,6 +231,7 @@ def _build(options: ExportOptions, staging: str) -> dict[str, Any]:
         failures.append(f"saved_model: decode differs from the Keras decoder by {saved_model_error:.3g} "
                         f"(tolerance {SAVED_MODEL_TOLERANCE:g})")
     return {
+        "written_by": WRITTEN_BY,
         "passed": not failures,
         "failures": failures,
         "model": {"source": os.path.abspath(options.model_dir), "image_shape": list(model.image_shape),
@@ -199,7 +256,8 @@ def export(options: ExportOptions) -> dict[str, Any]:
 
     Raises:
       FileNotFoundError, ValueError, OSError: bad model_dir, output_dir or options; nothing is written.
-      VerificationError: a decoder missed the floor; the export is in `<output_dir>.failed`.
+      VerificationError: a decoder missed the floor; the export is in `<output_dir>.failed` (unless
+        that folder holds files an export did not write: then it is left alone and the export dropped).
     """
     check_options(options)
     staging = make_staging_dir(options.output_dir, options.overwrite)
@@ -208,12 +266,20 @@ def export(options: ExportOptions) -> dict[str, Any]:
         print(report.format_table(result["variants"]))
         report.write_report(os.path.join(staging, REPORT_FILE), result)
         if not result["passed"]:
-            rejected = os.path.abspath(options.output_dir) + ".failed"
-            publish(staging, rejected)
-            raise VerificationError(
-                "verification failed: " + "; ".join(result["failures"]) + f" (rejected export kept in {rejected})",
-                result,
-            )
+            rejected = os.path.abspath(options.output_dir) + FAILED_SUFFIX
+            if os.path.isdir(rejected):
+                foreign = foreign_entries(rejected)
+            else:
+                foreign = [os.path.basename(rejected)] if os.path.lexists(rejected) else []
+            if foreign:
+                kept = (f"rejected export not kept: {rejected} holds files that were not written by "
+                        f"jointvae-export ({fileio.list_names(foreign)})")
+            else:
+                publish(staging, rejected)
+                kept = f"rejected export kept in {rejected}"
+            raise VerificationError("verification failed: " + "; ".join(result["failures"]) + f" ({kept})", result)
+        # Again: files may have appeared in output_dir while the export ran.
+        check_output_dir(options.output_dir, options.overwrite)
         publish(staging, options.output_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -227,7 +293,8 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
     """Defines the binary's flags (called by `run`, so importing this module defines none)."""
     flags.DEFINE_string("model_dir", None, "A model_dir written by jointvae-train, or a .keras file.")
-    flags.DEFINE_string("output_dir", None, "Folder to write the export into (must be new or empty, see --overwrite).")
+    flags.DEFINE_string("output_dir", None,
+                        "Folder to write the export into (new or empty, see --overwrite), outside the model_dir.")
     flags.DEFINE_list("variants", list(tflite.DEFAULT_VARIANTS),
                       f"TFLite decoders to write: {', '.join(tflite.VARIANTS)}.")
     flags.DEFINE_float("min_psnr", report.DEFAULT_MIN_PSNR,
@@ -245,7 +312,8 @@ def define_flags() -> None:
                          "TFLite decoders take any batch instead of a fixed batch of 1 (XNNPACK then leaves the "
                          "transposed convolutions to TFLite's slower kernels).")
     flags.DEFINE_integer("seed", 0, "Seed of calibration images and prior samples.")
-    flags.DEFINE_boolean("overwrite", False, "Replace a non-empty output_dir.")
+    flags.DEFINE_boolean("overwrite", False,
+                         "Replace a non-empty output_dir that holds an earlier export (and nothing else).")
     flags.mark_flags_as_required(["model_dir", "output_dir"])
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import stat
 
 import pytest
@@ -97,14 +98,33 @@ def test_a_decoder_below_the_floor_fails_and_is_not_published(model_dir, tmp_pat
     assert result.stdout.splitlines()[1].split()[-1] == "FAIL"
 
 
+def _fake_export(folder, report=None, names=("decoder_float32.tflite",)):
+    """A folder shaped like an earlier export: export_report.json (ours unless `report`) and `names`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    report = {"written_by": "jointvae-export", "passed": False} if report is None else report
+    (folder / "export_report.json").write_text(json.dumps(report))
+    for name in names:
+        (folder / name).write_bytes(b"old")
+    return folder
+
+
 def test_a_failed_verification_replaces_an_older_rejected_export(model_dir, tmp_path):
-    (tmp_path / "out.failed").mkdir()
-    (tmp_path / "out.failed" / "stale.txt").write_text("old")
+    _fake_export(tmp_path / "out.failed", names=["decoder_int8.tflite", "saved_model"])
     with pytest.raises(export_main.VerificationError, match="rejected export kept in") as raised:
         export_main.export(_options(model_dir, tmp_path / "out", min_psnr=1000.0))
     assert raised.value.report["passed"] is False
     rejected = sorted(os.listdir(tmp_path / "out.failed"))
     assert rejected == ["decoder_float32.tflite", "export_report.json", "saved_model"]
+    assert sorted(os.listdir(tmp_path)) == ["out.failed"]
+
+
+def test_a_failed_verification_leaves_a_rejected_folder_holding_other_files_alone(model_dir, tmp_path):
+    _fake_export(tmp_path / "out.failed", names=["notes.txt"])
+    message = (f"rejected export not kept: {tmp_path / 'out.failed'} holds files that were not written by "
+               "jointvae-export \\(notes.txt\\)")
+    with pytest.raises(export_main.VerificationError, match=message):
+        export_main.export(_options(model_dir, tmp_path / "out", min_psnr=1000.0))
+    assert sorted(os.listdir(tmp_path / "out.failed")) == ["export_report.json", "notes.txt"]
     assert sorted(os.listdir(tmp_path)) == ["out.failed"]
 
 
@@ -116,16 +136,16 @@ def test_check_options_names_the_bad_value():
 
 
 def test_a_non_empty_output_dir_needs_overwrite(model_dir, tmp_path):
-    output_dir = tmp_path / "out"
-    output_dir.mkdir()
-    (output_dir / "old.txt").write_text("previous export")
+    output_dir = _fake_export(tmp_path / "out", names=["decoder_int8.tflite", "saved_model"])
     with pytest.raises(ValueError, match="is not empty: pass --overwrite"):
         export_main.export(_options(model_dir, output_dir))
-    assert os.listdir(output_dir) == ["old.txt"]
+    assert sorted(os.listdir(output_dir)) == ["decoder_int8.tflite", "export_report.json", "saved_model"]
     result = export_main.export(_options(model_dir, output_dir, overwrite=True))
-    assert result["passed"]
+    assert result["passed"] and result["written_by"] == "jointvae-export"
     assert sorted(os.listdir(output_dir)) == ["decoder_float32.tflite", "export_report.json", "saved_model"]
     assert sorted(os.listdir(tmp_path)) == ["out"]
+    # The export just written is an earlier export for the next --overwrite.
+    assert export_main.foreign_entries(str(output_dir)) == []
 
 
 def test_an_empty_output_dir_is_used(model_dir, tmp_path):
@@ -158,6 +178,118 @@ def test_a_failure_midway_leaves_no_staging_folder(model_dir, tmp_path, monkeypa
     with pytest.raises(ValueError, match="conversion broke"):
         export_main.export(_options(model_dir, tmp_path / "out"))
     assert os.listdir(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- what --overwrite may replace
+def _tree(root):
+    """{relative path: bytes, or None for a folder} of everything under root."""
+    files = {}
+    for folder, dirs, names in os.walk(root):
+        for name in dirs:
+            files[os.path.relpath(os.path.join(folder, name), root)] = None
+        for name in names:
+            with open(os.path.join(folder, name), "rb") as f:
+                files[os.path.relpath(os.path.join(folder, name), root)] = f.read()
+    return files
+
+
+def _error_line(result):
+    """The binary's one error line (absl may log the same error before it)."""
+    lines = [line for line in result.stderr.splitlines() if line.startswith("jointvae-export: error:")]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def runs(model_dir, tmp_path):
+    """tmp/runs/: a copy of the trained model_dir ("mine"), a sibling run and the user's notes."""
+    shutil.copytree(model_dir, tmp_path / "runs" / "mine")
+    shutil.copytree(model_dir, tmp_path / "runs" / "sibling")
+    (tmp_path / "runs" / "notes.txt").write_text("the user's own file")
+    return tmp_path / "runs"
+
+
+@pytest.mark.parametrize("output, relation", [("mine", "is"), (".", "contains"), ("mine/export", "is inside")],
+                         ids=["the_model_dir", "its_parent", "inside_it"])
+def test_overwrite_refuses_an_output_dir_over_the_model(runs, output, relation):
+    before = _tree(runs)
+    output_dir = os.path.normpath(runs / output)
+    result = _export_binary(f"--model_dir={runs / 'mine'}", f"--output_dir={output_dir}", "--overwrite",
+                            "--variants=float32")
+    assert result.returncode == 1
+    assert _error_line(result) == (
+        f"jointvae-export: error: output_dir {output_dir} {relation} model_dir {runs / 'mine'}: "
+        "an output may not be, contain or sit inside an input, since replacing it would delete the input"
+    )
+    assert _tree(runs) == before  # the model, the sibling run and the notes, byte for byte
+    assert sorted(os.listdir(runs.parent)) == ["runs"]  # no staging folder either
+
+
+def test_overwrite_refuses_an_output_dir_holding_the_keras_file(trained_model, tmp_path):
+    keras_file = tmp_path / "models" / "model.keras"
+    keras_file.parent.mkdir()
+    trained_model.save(str(keras_file))
+    before = _tree(tmp_path)
+    result = _export_binary(f"--model_dir={keras_file}", f"--output_dir={keras_file.parent}", "--overwrite")
+    assert result.returncode == 1
+    assert (f"output_dir {keras_file.parent} contains model_dir {keras_file}: an output may not be"
+            in _error_line(result))
+    assert _tree(tmp_path) == before
+
+
+def test_symlinks_and_dot_dots_do_not_fool_the_check(runs, tmp_path):
+    (tmp_path / "link").symlink_to(runs)
+    before = _tree(runs)
+    for output_dir in (tmp_path / "link", tmp_path / "link" / "mine", f"{runs}/sibling/../mine"):
+        with pytest.raises(ValueError, match=f"model_dir {runs / 'mine'}: an output may not be"):
+            export_main.export(_options(str(runs / "mine"), output_dir, overwrite=True))
+    # The model_dir reached through the link is the same model_dir.
+    with pytest.raises(ValueError, match=rf"output_dir {runs} contains model_dir {tmp_path / 'link' / 'mine'} "
+                                         rf"\(real path {runs / 'mine'}\)"):
+        export_main.export(_options(str(tmp_path / "link" / "mine"), runs, overwrite=True))
+    assert _tree(runs) == before
+    # Nor may the folder a failed export is moved to.
+    os.rename(runs / "sibling", runs / "out.failed")
+    with pytest.raises(ValueError, match=f"the rejected-export folder {runs / 'out.failed'} is model_dir"):
+        export_main.export(_options(str(runs / "out.failed"), runs / "out", min_psnr=1000.0))
+    assert sorted(os.listdir(runs)) == ["mine", "notes.txt", "out.failed"]
+
+
+def test_overwrite_refuses_a_folder_that_is_not_an_earlier_export(runs, tmp_path):
+    """Even with --overwrite: another training run, or an export the user added files to, stays."""
+    before = _tree(runs)
+    result = _export_binary(f"--model_dir={runs / 'mine'}", f"--output_dir={runs / 'sibling'}", "--overwrite")
+    assert result.returncode == 1
+    assert _error_line(result) == (
+        f"jointvae-export: error: output_dir {runs / 'sibling'} holds files that were not written by "
+        "jointvae-export (checkpoints, config.json): --overwrite replaces only an earlier export and will not "
+        "delete them; choose another output_dir"
+    )
+    assert _tree(runs) == before
+    export_dir = _fake_export(tmp_path / "export", names=["decoder_float32.tflite", "saved_model", "README.md"])
+    with pytest.raises(ValueError, match=r"holds files that were not written by jointvae-export \(README.md\)"):
+        export_main.export(_options(str(runs / "mine"), export_dir, overwrite=True))
+    assert sorted(os.listdir(export_dir)) == ["README.md", "decoder_float32.tflite", "export_report.json",
+                                              "saved_model"]
+
+
+@pytest.mark.parametrize(
+    "report, foreign",
+    [
+        ({"written_by": "jointvae-export"}, ["notes.txt"]),
+        # Exports written before the "written_by" key: recognised by the keys reports have always had.
+        ({"passed": True, "failures": [], "saved_model": {}, "variants": {}, "versions": {}}, ["notes.txt"]),
+        ({"written_by": "someone else"}, ["decoder_float32.tflite", "export_report.json", "notes.txt"]),
+        (["not", "a", "report"], ["decoder_float32.tflite", "export_report.json", "notes.txt"]),
+    ],
+    ids=["ours", "ours_before_the_marker", "another_tool", "not_an_object"],
+)
+def test_what_counts_as_an_earlier_export(tmp_path, report, foreign):
+    folder = _fake_export(tmp_path / "out", report, names=["decoder_float32.tflite", "notes.txt"])
+    assert export_main.foreign_entries(str(folder)) == foreign
+    (folder / "export_report.json").write_bytes(b"\xff not json")
+    assert export_main.foreign_entries(str(folder)) == ["decoder_float32.tflite", "export_report.json", "notes.txt"]
 
 
 # --------------------------------------------------------------------------- permissions
