@@ -1,4 +1,5 @@
-"""The jointvae-import-torch binary, run as a subprocess on the shared MNIST reference model."""
+"""The jointvae-import-torch binary, run as a subprocess on the shared MNIST reference model and
+on small synthetic reference-shaped checkpoints (which need no shared data)."""
 
 import json
 import os
@@ -66,8 +67,13 @@ def test_writes_a_model_dir_that_restores_the_imported_model(tmp_path, mnist_ref
     assert result.returncode == 1
     assert f"--model_dir {model_dir} already holds a checkpoint: pass --overwrite" in _error_line(result)
     assert sorted(os.listdir(model_dir / "checkpoints")) == checkpoint_files
-    # ... unless told to: then the old contents go.
-    (model_dir / "stale.txt").write_text("from an earlier run")
+    # ... unless told to, and only while it holds nothing but what the import wrote.
+    (model_dir / "stale.txt").write_text("the user's notes")
+    result = _import(*flags, "--overwrite")
+    assert result.returncode == 1
+    assert "holds files that were not written by jointvae-import-torch (stale.txt)" in _error_line(result)
+    assert (model_dir / "stale.txt").read_text() == "the user's notes"
+    (model_dir / "stale.txt").unlink()
     result = _import(*flags, "--overwrite")
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(model_dir)) == ["checkpoints", "config.json"]
@@ -84,3 +90,92 @@ def test_bad_input_fails_with_one_line_naming_the_problem(tmp_path, mnist_refere
     assert result.returncode == 1
     assert "unknown dataset 'svhn' in specs.json key 'dataset'" in _error_line(result)
     assert os.listdir(tmp_path) == ["reference"]  # nothing written
+
+
+# --------------------------------------------------------------------------- synthetic checkpoints
+SYNTHETIC_SPECS = {"dataset": "mnist", "latent_spec": {"cont": 2, "disc": [3]}}
+
+
+def _tree(root):
+    """{relative path: bytes, or None for a folder} of everything under root."""
+    files = {}
+    for folder, dirs, names in os.walk(root):
+        for name in dirs:
+            files[os.path.relpath(os.path.join(folder, name), root)] = None
+        for name in names:
+            with open(os.path.join(folder, name), "rb") as f:
+                files[os.path.relpath(os.path.join(folder, name), root)] = f.read()
+    return files
+
+
+@pytest.fixture
+def reference(tmp_path):
+    """tmp/runs/reference: a reference-shaped checkpoint (random weights), beside a sibling run and notes."""
+    import torch
+
+    from jointvae_tf.compat import torch as torch_compat
+
+    folder = tmp_path / "runs" / "reference"
+    folder.mkdir(parents=True)
+    generator = torch.Generator().manual_seed(0)
+    shapes = torch_compat.expected_state_dict_shapes(torch_compat.model_from_specs(SYNTHETIC_SPECS))
+    torch.save({key: 0.05 * torch.randn(shape, generator=generator) for key, shape in shapes.items()},
+               str(folder / "model.pt"))
+    (folder / "specs.json").write_text(json.dumps(SYNTHETIC_SPECS))
+    (tmp_path / "runs" / "sibling").mkdir()
+    (tmp_path / "runs" / "sibling" / "config.json").write_text("{}")
+    (tmp_path / "runs" / "notes.txt").write_text("the user's own file")
+    return folder
+
+
+@pytest.mark.parametrize("output, relation", [(".", "is"), ("..", "contains"), ("imported", "is inside")],
+                         ids=["the_checkpoint_dir", "its_parent", "inside_it"])
+def test_overwrite_refuses_a_model_dir_over_the_checkpoint(reference, output, relation):
+    runs = reference.parent
+    before = _tree(runs)
+    model_dir = os.path.normpath(reference / output)
+    result = _import(f"--checkpoint_dir={reference}", f"--model_dir={model_dir}", "--overwrite")
+    assert result.returncode == 1
+    assert _error_line(result) == (
+        f"jointvae-import-torch: error: --model_dir {model_dir} {relation} --checkpoint_dir {reference}: "
+        "an output may not be, contain or sit inside an input, since replacing it would delete the input"
+    )
+    assert "Traceback" not in result.stderr
+    assert _tree(runs) == before  # model.pt, specs.json, the sibling run and the notes, byte for byte
+    assert sorted(os.listdir(runs.parent)) == ["runs"]
+
+
+def test_symlinks_do_not_fool_the_check(reference, tmp_path):
+    from jointvae_tf.compat import import_torch
+
+    (tmp_path / "link").symlink_to(reference)
+    before = _tree(reference)
+    for model_dir in (tmp_path / "link", f"{reference}/../reference"):
+        with pytest.raises(ValueError, match=f"is --checkpoint_dir {reference}: an output may not be"):
+            import_torch.import_checkpoint(str(reference), str(model_dir), overwrite=True)
+    assert _tree(reference) == before
+
+
+def test_overwrite_replaces_only_an_earlier_import(reference):
+    runs = reference.parent
+    model_dir = runs / "imported"
+    flags = [f"--checkpoint_dir={reference}", f"--model_dir={model_dir}", "--overwrite"]
+    # Another training run's model_dir (no "imported_from" in its config.json) is not the import's to delete.
+    before = _tree(runs)
+    result = _import(f"--checkpoint_dir={reference}", f"--model_dir={runs / 'sibling'}", "--overwrite")
+    assert result.returncode == 1
+    assert _error_line(result) == (
+        f"jointvae-import-torch: error: --model_dir {runs / 'sibling'} holds files that were not written by "
+        "jointvae-import-torch (config.json): --overwrite replaces only an earlier import and will not delete them; "
+        "choose another --model_dir"
+    )
+    assert _tree(runs) == before
+    # An earlier import is.
+    assert _import(*flags).returncode == 0
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["imported_from"]["checkpoint_dir"] == str(reference)
+    (model_dir / "config.json").write_text(json.dumps(dict(config, note="edited")))
+    result = _import(*flags)
+    assert result.returncode == 0, result.stderr
+    assert "note" not in json.loads((model_dir / "config.json").read_text())
+    assert sorted(os.listdir(runs)) == ["imported", "notes.txt", "reference", "sibling"]
