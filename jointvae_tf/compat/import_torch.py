@@ -13,6 +13,9 @@ an import never replaces its own source. An existing, non-empty model_dir is rep
 with --overwrite, and only if an earlier import wrote it: its config.json has the
 "imported_from" key this binary writes, and it holds nothing but config.json and
 checkpoints/. Anything else is refused, and nothing is deleted.
+
+Errors (missing or corrupt files, a model_dir that may not be written) print one line,
+`jointvae-import-torch: error: ...`, and exit 1.
 """
 
 from __future__ import annotations
@@ -101,6 +104,7 @@ def import_checkpoint(checkpoint_dir: str, model_dir: str, overwrite: bool = Fal
       FileNotFoundError: checkpoint_dir, model.pt or specs.json is missing (named).
       ValueError: bad specs or weights (naming the key), a model_dir over checkpoint_dir, or one
         that may not be replaced.
+      OSError: a file that cannot be read or written.
     """
     if not os.path.isdir(checkpoint_dir):
         raise FileNotFoundError(f"--checkpoint_dir {checkpoint_dir} not found")
@@ -133,7 +137,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
         checkpoint = import_checkpoint(FLAGS.checkpoint_dir, FLAGS.model_dir, FLAGS.overwrite)
-    except (ValueError, FileNotFoundError, ImportError) as error:
+    except (ValueError, OSError, ImportError) as error:  # FileNotFoundError is an OSError
         print(f"jointvae-import-torch: error: {error}", file=sys.stderr)
         return 1
     print(f"imported {FLAGS.checkpoint_dir} into {FLAGS.model_dir}: {checkpoint}")

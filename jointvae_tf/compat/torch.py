@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import pickle
+import warnings
 from typing import Any, Mapping
 
 import keras
@@ -272,9 +272,16 @@ def read_specs(path: str) -> dict[str, Any]:
 def read_state_dict(path: str) -> dict[str, np.ndarray]:
     """A PyTorch state_dict file as {key: float32 numpy array}, loaded on the CPU.
 
+    The file is loaded with `torch.load(weights_only=True)`, which unpickles tensors and plain
+    containers only, never arbitrary Python objects: a checkpoint is untrusted input. A file
+    that does not load that way is refused as it is; the error never suggests loading it
+    otherwise.
+
     Raises:
       ImportError: torch is not installed.
-      FileNotFoundError, ValueError: naming the file, when it is absent or not a state_dict.
+      FileNotFoundError, ValueError: naming the file, when it is absent or not a state_dict
+        (truncated, corrupt, or not a checkpoint).
+      OSError: the file cannot be read (e.g. no permission).
     """
     try:
         import torch
@@ -284,11 +291,16 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
         ) from error
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} not found: a PyTorch JointVAE checkpoint needs its {STATE_DICT_FILE}")
-    try:
-        state_dict = torch.load(path, weights_only=True, map_location="cpu")
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"{path} is not a PyTorch state_dict saved with torch.save: {first_line}") from None
+    with open(path, "rb") as f:  # an unreadable file raises its own OSError here, not "corrupt" below
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch's notes on odd pickle protocols, not for the user
+                state_dict = torch.load(f, weights_only=True, map_location="cpu")
+        except Exception:  # noqa: BLE001  (garbage bytes raise nearly any type from the unpickler)
+            # Not torch's message: it advises retrying with weights_only=False, which would run code
+            # from the file, and must never reach the user.
+            raise ValueError(f"{path} is not a PyTorch state_dict that loads with weights_only=True "
+                             "(truncated, corrupt, or not a checkpoint)") from None
     if not isinstance(state_dict, Mapping):
         raise ValueError(f"{path} holds a {type(state_dict).__name__}, not a state_dict (a dict of tensors)")
     arrays = {}

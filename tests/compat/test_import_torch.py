@@ -3,6 +3,7 @@ on small synthetic reference-shaped checkpoints (which need no shared data)."""
 
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -179,3 +180,26 @@ def test_overwrite_replaces_only_an_earlier_import(reference):
     assert result.returncode == 0, result.stderr
     assert "note" not in json.loads((model_dir / "config.json").read_text())
     assert sorted(os.listdir(runs)) == ["imported", "notes.txt", "reference", "sibling"]
+
+
+def test_a_model_pt_of_random_bytes_fails_with_one_line_and_no_unsafe_advice(reference):
+    (reference / "model.pt").write_bytes(random.Random(0).randbytes(4096))
+    model_dir = reference.parent / "imported"
+    result = _import(f"--checkpoint_dir={reference}", f"--model_dir={model_dir}")
+    assert result.returncode == 1
+    assert _error_line(result) == (
+        f"jointvae-import-torch: error: {reference / 'model.pt'} is not a PyTorch state_dict that loads with "
+        "weights_only=True (truncated, corrupt, or not a checkpoint)"
+    )
+    assert "Traceback" not in result.stderr and "weights_only=False" not in result.stderr
+    assert not model_dir.exists()
+
+
+def test_a_truncated_checkpoint_fails_with_one_line(reference):
+    """A download cut short: torch raises a bare OSError for this one, which used to end in a traceback."""
+    content = (reference / "model.pt").read_bytes()
+    (reference / "model.pt").write_bytes(content[:5000])
+    result = _import(f"--checkpoint_dir={reference}", f"--model_dir={reference.parent / 'imported'}")
+    assert result.returncode == 1
+    assert "model.pt is not a PyTorch state_dict that loads with weights_only=True" in _error_line(result)
+    assert "Traceback" not in result.stderr

@@ -8,6 +8,7 @@ images and latents, and compare encoder and decoder outputs within 1e-4.
 import gzip
 import json
 import os
+import random
 import sys
 
 import numpy as np
@@ -293,10 +294,38 @@ def test_missing_and_broken_files_are_named(torch, tmp_path):
         jv.compat.load_torch_checkpoint(model_pt, specs_json)
 
 
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda content: random.Random(0).randbytes(4096),
+        lambda content: content[: len(content) // 2],
+        lambda content: content[:5000],  # torch raises a bare OSError here
+        lambda content: b"PK\x03\x04" + content[4:200],
+        lambda content: b"",
+    ],
+    ids=["random_bytes", "truncated", "first_5000_bytes", "zip_header_only", "empty"],
+)
+def test_a_corrupt_file_is_refused_in_one_line_without_torch_advice(torch, tmp_path, corrupt):
+    """torch's own message would suggest weights_only=False, i.e. running the file's pickled code."""
+    model_pt, _ = _write_checkpoint(torch, tmp_path / "run", _mnist_state_dict(torch))
+    with open(model_pt, "rb") as f:
+        content = f.read()
+    with open(model_pt, "wb") as f:
+        f.write(corrupt(content))
+    with pytest.raises(ValueError) as raised:
+        torch_compat.read_state_dict(model_pt)
+    assert str(raised.value) == (
+        f"{model_pt} is not a PyTorch state_dict that loads with weights_only=True "
+        "(truncated, corrupt, or not a checkpoint)"
+    )
+
+
 def test_a_pickled_module_instead_of_a_state_dict_is_refused(torch, tmp_path):
     torch.save({"model": torch.nn.Linear(2, 2)}, str(tmp_path / "model.pt"))
-    with pytest.raises(ValueError, match="model.pt is not a PyTorch state_dict"):
+    with pytest.raises(ValueError, match="model.pt is not a PyTorch state_dict that loads with weights_only=True") \
+            as raised:
         torch_compat.read_state_dict(str(tmp_path / "model.pt"))
+    assert "weights_only=False" not in str(raised.value) and "\n" not in str(raised.value)
     torch.save({"epoch": 3}, str(tmp_path / "model.pt"))
     with pytest.raises(ValueError, match="key 'epoch' holds a int, not a tensor"):
         torch_compat.read_state_dict(str(tmp_path / "model.pt"))
