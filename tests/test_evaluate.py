@@ -6,12 +6,12 @@ import subprocess
 import sys
 
 import pytest
+from shared_data import shared_data
 
 from jointvae_tf import checkpoints
 from jointvae_tf.model import JointVAE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MNIST_DIR = os.path.join(ROOT, "..", "shared", "data", "mnist")
 SMALL = ["--factor_vae_variance=200", "--factor_vae_train=20", "--factor_vae_eval=10", "--mig_train=200",
          "--beta_vae_train=10", "--beta_vae_eval=10", "--num_accuracy_images=150"]
 
@@ -55,9 +55,8 @@ def test_dsprites_writes_metrics_pictures_and_a_table(dsprites_dir):
 
 
 def test_mnist_skips_ground_truth_metrics_with_the_reason(tmp_path):
-    if not os.path.isdir(MNIST_DIR):
-        pytest.skip(f"shared MNIST not found: {os.path.normpath(MNIST_DIR)}")
-    model_dir = _model_dir(tmp_path / "mnist", (32, 32, 1), f"idx:{MNIST_DIR}")
+    mnist_dir = shared_data("mnist")
+    model_dir = _model_dir(tmp_path / "mnist", (32, 32, 1), f"idx:{mnist_dir}")
     output_dir = str(tmp_path / "out")
     result = _evaluate(f"--model_dir={model_dir}", f"--output_dir={output_dir}", "--num_accuracy_images=300",
                        "--nopictures")
@@ -67,7 +66,7 @@ def test_mnist_skips_ground_truth_metrics_with_the_reason(tmp_path):
     assert 0.0 <= metrics["metrics"]["discrete_accuracy"] <= 1.0
     assert set(metrics["skipped"]) == {"factor_vae", "mig", "beta_vae"}
     for name in ("factor_vae", "mig", "beta_vae"):
-        assert f"skipped {name}: idx:{MNIST_DIR} has no ground-truth factor sampler" in result.stdout
+        assert f"skipped {name}: idx:{mnist_dir} has no ground-truth factor sampler" in result.stdout
     assert not os.path.exists(os.path.join(output_dir, "images"))
 
 

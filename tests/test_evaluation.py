@@ -5,24 +5,15 @@ import os
 
 import numpy as np
 import pytest
+from shared_data import shared_data
 
 from jointvae_tf import checkpoints, evaluation
 from jointvae_tf.model import JointVAE
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_DATA = os.path.join(ROOT, "..", "shared", "data")
-MNIST_DIR = os.path.join(SHARED_DATA, "mnist")
-DSPRITES_REFERENCE = os.path.join(SHARED_DATA, "reference_models", "dsprites")
 SMALL = evaluation.MetricSizes(
     factor_vae_variance=200, factor_vae_train=30, factor_vae_eval=20, mig_train=200, beta_vae_train=20,
     beta_vae_eval=10, ground_truth_images=150, batch_size=16,
 )
-
-
-def _shared(path):
-    if not os.path.exists(path):
-        pytest.skip(f"shared test data not found: {os.path.normpath(path)}")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +58,7 @@ def test_each_metric_has_its_own_random_state(dsprites_model, dsprites_results):
 
 
 def test_mnist_accuracy_on_test_labels_and_ground_truth_metrics_skipped(mnist_model):
-    dataset = f"idx:{_shared(MNIST_DIR)}"
+    dataset = f"idx:{shared_data('mnist')}"
     results = evaluation.evaluate(mnist_model, dataset, num_accuracy_images=250)
     values = results["metrics"]
     assert values["num_evaluation_images"] == 250  # not a multiple of the batch: nothing dropped
@@ -147,7 +138,7 @@ def test_run_writes_metrics_json_and_pictures(tmp_path, dsprites_model):
 
 def test_reference_pytorch_model_loads_with_its_dataset():
     pytest.importorskip("torch")
-    model, info = evaluation.load_model(_shared(DSPRITES_REFERENCE))
+    model, info = evaluation.load_model(shared_data("reference_models", "dsprites"))
     assert info == {"kind": "pytorch_reference", "dataset": "dsprites", "step": None}
     results = evaluation.evaluate(model, info["dataset"], sizes=SMALL, metrics=["discrete_accuracy"])
     assert 0.0 <= results["metrics"]["discrete_accuracy"] <= 1.0

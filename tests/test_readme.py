@@ -27,3 +27,4 @@ def test_ci_runs_the_readme_test_command():
         ci = f.read()
     assert _quick_start_commands()[1] in ci.splitlines()
     assert "-eq 5" in ci  # pytest's "no tests collected" must fail CI
+    assert "export JOINTVAE_REQUIRE_TEST_DATA=1" in ci  # CI has ../shared/data: its tests may not skip

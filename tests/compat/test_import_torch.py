@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from shared_data import shared_data
 
 import jointvae_tf as jv
 from jointvae_tf import checkpoints
@@ -17,14 +18,11 @@ from jointvae_tf import checkpoints
 pytest.importorskip("torch", reason="torch is not installed (pip install 'jointvae-tf[torch]')")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MNIST_REFERENCE = os.path.join(ROOT, "..", "shared", "data", "reference_models", "mnist")
 
 
 @pytest.fixture(scope="module")
 def mnist_reference():
-    if not os.path.isfile(os.path.join(MNIST_REFERENCE, "model.pt")):
-        pytest.skip(f"shared reference model not found: {os.path.normpath(MNIST_REFERENCE)}")
-    return MNIST_REFERENCE
+    return os.path.dirname(shared_data("reference_models", "mnist", "model.pt"))
 
 
 def _import(*flags):

@@ -13,16 +13,12 @@ import sys
 
 import numpy as np
 import pytest
+from shared_data import shared_data
 import tensorflow as tf
 
 import jointvae_tf as jv
 from jointvae_tf.compat import torch as torch_compat
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHARED_DATA = os.path.join(ROOT, "..", "shared", "data")
-REFERENCE_MODELS = os.path.join(SHARED_DATA, "reference_models")
-MNIST_TEST_IMAGES = os.path.join(SHARED_DATA, "mnist", "t10k-images-idx3-ubyte.gz")
-DSPRITES_FRAMES = os.path.join(SHARED_DATA, "dsprites", "dsprites.gif")
 TOLERANCE = 1e-4
 NUM_IMAGES = 64
 NUM_PRIOR_LATENTS = 32
@@ -38,12 +34,6 @@ MNIST_SPECS = {
 @pytest.fixture(scope="module")
 def torch():
     return pytest.importorskip("torch", reason="torch is not installed (pip install 'jointvae-tf[torch]')")
-
-
-def _shared_file(path):
-    if not os.path.exists(path):
-        pytest.skip(f"shared test data not found: {os.path.normpath(path)}")
-    return path
 
 
 # ------------------------------------------------------------------ the PyTorch reference
@@ -95,7 +85,7 @@ def _torch_decode(torch, module, latent):
 # ------------------------------------------------------------------------- real inputs
 def _mnist_images(num):
     """The first `num` MNIST test digits in [0, 1], resized 28 -> 32 (bilinear): [num, 32, 32, 1]."""
-    with gzip.open(_shared_file(MNIST_TEST_IMAGES), "rb") as f:
+    with gzip.open(shared_data("mnist", "t10k-images-idx3-ubyte.gz"), "rb") as f:
         images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28, 1)[:num]
     return tf.image.resize(images.astype("float32") / 255.0, (32, 32), method="bilinear").numpy()
 
@@ -103,7 +93,7 @@ def _mnist_images(num):
 def _dsprites_images(num):
     """`num` official dSprites frames, evenly spread over the 320 shared ones: [num, 64, 64, 1] in {0, 1}."""
     image_module = pytest.importorskip("PIL.Image")
-    with image_module.open(_shared_file(DSPRITES_FRAMES)) as gif:
+    with image_module.open(shared_data("dsprites", "dsprites.gif")) as gif:
         frames = []
         for index in np.linspace(0, gif.n_frames - 1, num).astype(int):
             gif.seek(int(index))
@@ -120,7 +110,7 @@ def _max_abs(a, b):
 
 @pytest.mark.parametrize("name", sorted(REFERENCE_INPUTS))
 def test_imported_model_computes_what_pytorch_computes(torch, name):
-    folder = _shared_file(os.path.join(REFERENCE_MODELS, name))
+    folder = shared_data("reference_models", name)
     model = jv.compat.load_torch_checkpoint(os.path.join(folder, "model.pt"), os.path.join(folder, "specs.json"))
     specs = torch_compat.read_specs(os.path.join(folder, "specs.json"))
     assert model.latent_spec == jv.LatentSpec.from_dict(specs["latent_spec"])

@@ -1,15 +1,13 @@
 """dSprites: factor bookkeeping in the archive's order, the renderer, and its fidelity to the real frames."""
 
-import os
 
 import numpy as np
 import pytest
+from shared_data import shared_data
 
 import jointvae_tf.data as jd
 from jointvae_tf.data import dsprites
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FRAMES_GIF = os.path.join(ROOT, "..", "shared", "data", "dsprites", "dsprites.gif")
 
 # Fidelity reached on the 320 official frames (see test_renderer_reproduces_the_official_frames).
 MIN_FRAME_AGREEMENT = 0.9995  # at most 2 of 4096 pixels differ on any frame
@@ -133,7 +131,7 @@ def test_ground_truth_sampling_interface(data):
 def _read_frames():
     from PIL import Image, ImageSequence
 
-    with Image.open(FRAMES_GIF) as gif:
+    with Image.open(shared_data("dsprites", "dsprites.gif")) as gif:
         return np.stack([np.array(frame.convert("L")) for frame in ImageSequence.Iterator(gif)]) > 127
 
 

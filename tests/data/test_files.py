@@ -9,25 +9,40 @@ import zipfile
 
 import numpy as np
 import pytest
+from shared_data import shared_data
 import tensorflow as tf
 from PIL import Image
 
 import jointvae_tf.data as jd
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MNIST_DIR = os.path.join(ROOT, "..", "shared", "data", "mnist")
-TEST_IMAGES = os.path.join(MNIST_DIR, "t10k-images-idx3-ubyte.gz")
-TEST_LABELS = os.path.join(MNIST_DIR, "t10k-labels-idx1-ubyte.gz")
+
+
+def _mnist(name=""):
+    """A file of the shared MNIST folder (the test skips on a clone without ../shared/data)."""
+    return shared_data("mnist", name) if name else shared_data("mnist")
+
+
+def _test_images():
+    return _mnist("t10k-images-idx3-ubyte.gz")
+
+
+def _test_labels():
+    return _mnist("t10k-labels-idx1-ubyte.gz")
+
+
+def _idx_labels(count):
+    """IDX labels (uint8 [count]) as bytes, as MNIST's labels file holds them."""
+    return bytes([0, 0, 0x08, 1]) + np.array([count], ">u4").tobytes() + np.random.RandomState(0).randint(0, 10, count).astype("u1").tobytes()
 
 
 def test_read_idx_gzip_and_raw_agree(tmp_path):
-    labels = jd.read_idx(TEST_LABELS)
+    labels = jd.read_idx(_test_labels())
     assert labels.shape == (10000,) and labels.dtype == np.uint8
     np.testing.assert_array_equal(labels[:10], [7, 2, 1, 0, 4, 1, 4, 9, 5, 9])
     raw = tmp_path / "t10k-labels-idx1-ubyte"
-    raw.write_bytes(gzip.decompress(open(TEST_LABELS, "rb").read()))
+    raw.write_bytes(gzip.decompress(open(_test_labels(), "rb").read()))
     np.testing.assert_array_equal(jd.read_idx(raw), labels)
-    images = jd.read_idx(TEST_IMAGES)
+    images = jd.read_idx(_test_images())
     assert images.shape == (10000, 28, 28) and images.dtype == np.uint8 and images.max() == 255
 
 
@@ -51,30 +66,31 @@ def test_read_idx_errors(tmp_path):
     bad_type.write_bytes(bytes([0, 0, 0x07, 1]) + bytes(8))
     with pytest.raises(ValueError, match="bad magic number 0x00000701"):
         jd.read_idx(bad_type)
-    raw = gzip.decompress(open(TEST_LABELS, "rb").read())
+    raw = _idx_labels(10000)
     short = tmp_path / "short-labels-idx1-ubyte"
     short.write_bytes(raw[:5000])
     message = f"{short} is truncated: 5000 bytes, its header [10000] announces 10008"
     with pytest.raises(ValueError, match=re.escape(message)):
         jd.read_idx(short)
     cut_gzip = tmp_path / "cut-idx1-ubyte.gz"
-    cut_gzip.write_bytes(open(TEST_LABELS, "rb").read()[:2000])
+    compressed = gzip.compress(raw)
+    cut_gzip.write_bytes(compressed[:len(compressed) // 2])
     with pytest.raises(ValueError, match=re.escape(f"{cut_gzip}: truncated or corrupt gzip")):
         jd.read_idx(cut_gzip)
 
 
 def test_load_idx_folder_splits_and_sibling_labels(tmp_path):
-    images, labels = jd.load_idx(MNIST_DIR, split="test")
+    images, labels = jd.load_idx(_mnist(), split="test")
     assert images.shape == (10000, 28, 28, 1) and labels.shape == (10000,) and labels.dtype == np.int64
     images_only = tmp_path / "t10k-images-idx3-ubyte.gz"
-    shutil.copy(TEST_IMAGES, images_only)
+    shutil.copy(_test_images(), images_only)
     same, no_labels = jd.load_idx(images_only)
     np.testing.assert_array_equal(same, images)
     assert no_labels is None
-    shutil.copy(TEST_LABELS, tmp_path / "t10k-labels-idx1-ubyte.gz")
+    shutil.copy(_test_labels(), tmp_path / "t10k-labels-idx1-ubyte.gz")
     np.testing.assert_array_equal(jd.load_idx(images_only)[1], labels)
     with pytest.raises(ValueError, match="splits train, test, not 'validation'"):
-        jd.load_idx(MNIST_DIR, split="validation")
+        jd.load_idx(_mnist(), split="validation")
     with pytest.raises(FileNotFoundError, match="no train-images-idx3-ubyte"):
         jd.load_idx(tmp_path, split="train")
     with pytest.raises(ValueError, match="split must stay 'train'"):
@@ -82,7 +98,7 @@ def test_load_idx_folder_splits_and_sibling_labels(tmp_path):
 
 
 def test_load_idx_label_count_must_match(tmp_path):
-    shutil.copy(TEST_IMAGES, tmp_path / "t10k-images-idx3-ubyte.gz")
+    shutil.copy(_test_images(), tmp_path / "t10k-images-idx3-ubyte.gz")
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1]) + np.array([3], ">u4").tobytes() + bytes(3))
     with pytest.raises(ValueError, match="has 3 labels for the 10000 images"):
         jd.load_idx(tmp_path, split="test")

@@ -6,12 +6,11 @@ import socket
 
 import numpy as np
 import pytest
+from shared_data import shared_data
 from PIL import Image
 
 import jointvae_tf.data as jd
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MNIST_DIR = os.path.join(ROOT, "..", "shared", "data", "mnist")
 
 
 def test_parse_name():
@@ -56,7 +55,7 @@ def test_dsprites_uses_the_renderer_when_manual_dir_lacks_the_archive(tmp_path):
 
 
 def test_idx_folder_is_mnist_at_32(tmp_path):
-    dataset = jd.load_dataset(f"idx:{MNIST_DIR}", split="test", batch_size=50, shuffle=False, with_labels=True)
+    dataset = jd.load_dataset(f"idx:{shared_data('mnist')}", split="test", batch_size=50, shuffle=False, with_labels=True)
     assert dataset.cardinality().numpy() == 200
     images, labels = next(iter(dataset))
     assert images.shape == (50, 32, 32, 1) and images.dtype.name == "float32"

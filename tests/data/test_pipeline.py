@@ -1,21 +1,19 @@
 """The shared pipeline: resizing as the reference does, batching without remainders, seeded shuffling."""
 
-import os
 
 import numpy as np
 import pytest
+from shared_data import shared_data
 import tensorflow as tf
 from PIL import Image
 
 import jointvae_tf.data as jd
 from jointvae_tf.data import pipeline
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TEST_IMAGES = os.path.join(ROOT, "..", "shared", "data", "mnist", "t10k-images-idx3-ubyte.gz")
 
 
 def test_mnist_resize_matches_the_references_pil_bilinear():
-    digits = jd.read_idx(TEST_IMAGES)[:200]
+    digits = jd.read_idx(shared_data("mnist", "t10k-images-idx3-ubyte.gz"))[:200]
     ours = pipeline.resize_images(digits[..., None], 32).numpy()[..., 0]
     # The reference: torchvision Resize(32) on PIL images, i.e. PIL bilinear to uint8.
     pil = np.stack([np.asarray(Image.fromarray(d).resize((32, 32), Image.BILINEAR)) for d in digits]).astype(np.float32)
@@ -80,7 +78,7 @@ def test_array_dataset_errors():
 
 
 def test_resize_array_chunks_like_the_tensor_path():
-    digits = jd.read_idx(TEST_IMAGES)[:50, :, :, None]
+    digits = jd.read_idx(shared_data("mnist", "t10k-images-idx3-ubyte.gz"))[:50, :, :, None]
     chunked = pipeline.resize_array(digits, 32, chunk=7)
     assert chunked.dtype == np.uint8 and chunked.shape == (50, 32, 32, 1)
     np.testing.assert_array_equal(chunked, pipeline.resize_images(digits, 32).numpy().astype(np.uint8))

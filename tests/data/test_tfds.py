@@ -7,12 +7,11 @@ import socket
 
 import numpy as np
 import pytest
+from shared_data import shared_data
 
 import jointvae_tf.data as jd
 from jointvae_tf.data import tfds as tfds_lib
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MNIST_DIR = os.path.join(ROOT, "..", "shared", "data", "mnist")
 MNIST_FILES = ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
                "train-labels-idx1-ubyte.gz"]
 
@@ -39,7 +38,7 @@ def mnist_data_dir(tmp_path_factory):
 
         patch.setattr(socket.socket, "connect", refuse)
         patch.setattr(socket, "getaddrinfo", refuse)
-        builder = jd.prepare_tfds("mnist", data_dir=data_dir, manual_dir=MNIST_DIR)
+        builder = jd.prepare_tfds("mnist", data_dir=data_dir, manual_dir=shared_data("mnist"))
     assert builder.is_prepared()
     return data_dir
 
@@ -60,7 +59,7 @@ def test_builds_mnist_offline_and_loads_it(mnist_data_dir, no_network):
     assert images.shape == (100, 32, 32, 1) and images.dtype.name == "float32"
     assert 0.0 <= float(np.min(images)) and float(np.max(images)) == 1.0
     # The same images and labels as the IDX files (TFDS stores them in another order), resized the same way.
-    idx_images, idx_labels = next(iter(jd.load_dataset(f"idx:{MNIST_DIR}", split="test", batch_size=10000,
+    idx_images, idx_labels = next(iter(jd.load_dataset(f"idx:{shared_data('mnist')}", split="test", batch_size=10000,
                                                        shuffle=False, with_labels=True)))
     label_of = {image.tobytes(): label for image, label in zip(idx_images.numpy(), idx_labels.numpy(), strict=True)}
     assert [label_of.get(image.tobytes()) for image in images.numpy()] == labels.numpy().tolist()
@@ -91,7 +90,7 @@ def test_truncated_download_file_is_named(tmp_path, no_network):
     manual = tmp_path / "manual"
     manual.mkdir()
     for name in MNIST_FILES:
-        shutil.copy(os.path.join(MNIST_DIR, name), manual / name)
+        shutil.copy(shared_data("mnist", name), manual / name)
     labels = manual / "t10k-labels-idx1-ubyte.gz"
     labels.write_bytes(labels.read_bytes()[:1000])
     with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.gz"):
