@@ -89,8 +89,15 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> str:
 
 
 def write_json(path: str | os.PathLike, value: Any, sort_keys: bool = True) -> str:
-    """Writes `value` as indented JSON (keys sorted unless `sort_keys=False`) to `path` atomically."""
-    return write_bytes(path, (json.dumps(value, indent=2, sort_keys=sort_keys) + "\n").encode("utf-8"))
+    """Writes `value` as indented JSON (keys sorted unless `sort_keys=False`) to `path` atomically.
+
+    Strict JSON: NaN and infinities are refused (ValueError naming the file), never written bare.
+    """
+    try:
+        text = json.dumps(value, indent=2, sort_keys=sort_keys, allow_nan=False)
+    except ValueError as error:
+        raise ValueError(f"cannot write {os.fspath(path)}: {error} (NaN or infinity in the values)") from None
+    return write_bytes(path, (text + "\n").encode("utf-8"))
 
 
 # --------------------------------------------------------------------------- outputs and inputs

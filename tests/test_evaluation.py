@@ -81,6 +81,17 @@ def test_accuracy_metrics_rename_categories():
     assert values["discrete_accuracy_1"] == pytest.approx(2 / 6)
 
 
+def test_labelled_images_reach_the_model_with_its_channel_count(tmp_path):
+    """A model trained with --channels=3 on grey images is evaluated on them as RGB, as it was trained."""
+    random = np.random.RandomState(0)
+    path = str(tmp_path / "grey.npz")
+    np.savez(path, x_test=(random.rand(40, 32, 32) * 255).astype("uint8"), y_test=random.randint(0, 3, 40))
+    model = JointVAE((32, 32, 3), "cont=2,disc=3", seed=0)
+    results = evaluation.evaluate(model, f"npz:{path}", metrics=["reconstruction", "discrete_accuracy"])
+    assert results["metrics"]["num_evaluation_images"] == 40
+    assert 0.0 <= results["metrics"]["discrete_accuracy"] <= 1.0
+
+
 def test_model_without_discrete_latent_skips_accuracy():
     model = JointVAE((64, 64, 1), "cont=2", seed=0)
     results = evaluation.evaluate(model, "dsprites", sizes=SMALL, metrics=["discrete_accuracy", "mig"])

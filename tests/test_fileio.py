@@ -20,6 +20,15 @@ def test_writes_complete_files_with_usual_permissions(tmp_path):
     assert os.listdir(tmp_path / "a") == ["x.json"]
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_json_is_strict_and_a_failed_write_keeps_the_old_file(tmp_path, bad):
+    path = fileio.write_json(tmp_path / "config.json", {"learning_rate": 5e-4})
+    with pytest.raises(ValueError, match=r"cannot write .*config.json: Out of range float values"):
+        fileio.write_json(path, {"learning_rate": bad})
+    assert json.load(open(path)) == {"learning_rate": 5e-4}
+    assert os.listdir(tmp_path) == ["config.json"]
+
+
 def test_failure_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
     path = tmp_path / "model.keras"
     path.write_bytes(b"old")

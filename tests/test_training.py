@@ -70,11 +70,22 @@ def test_resume_continues_the_step_and_the_capacity_schedule(tmp_path, small_dat
     assert summary["logs"]["capacity_continuous"] == pytest.approx(1.55, rel=1e-5)
 
 
+def test_resuming_on_another_dataset_warns_and_records_it(tmp_path, small_data, caplog):
+    training.train(_config(tmp_path, steps=10))
+    with caplog.at_level("WARNING", logger="jointvae_tf"):
+        training.train(_config(tmp_path, steps=20, dataset="npz:/data/other_sprites.npz"))
+    assert "resuming at step 10 with dataset=npz:/data/other_sprites.npz" in caplog.text
+    config = checkpoints.read_config(str(tmp_path / "run"))
+    assert config["dataset"] == "npz:/data/other_sprites.npz"
+    assert config["history"][0]["step"] == 10
+    assert config["history"][0]["changed"]["dataset"] == ["dsprites", "npz:/data/other_sprites.npz"]
+
+
 def test_epochs_and_validation(tmp_path, small_data):
     assert training.train(_config(tmp_path, steps=None, epochs=2))["step"] == 20
     with pytest.raises(ValueError, match="steps or epochs, not both"):
         training.train(_config(tmp_path, epochs=2))
-    with pytest.raises(ValueError, match="batch_size must be > 0, got -4"):
+    with pytest.raises(ValueError, match="batch_size must be > 0 and finite, got -4"):
         training.train(_config(tmp_path, batch_size=-4))
     with pytest.raises(ValueError, match="divisible by the 2 replicas"):
         training.train(_config(tmp_path, batch_size=15, strategy="mirrored"))
