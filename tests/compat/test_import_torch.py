@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from file_tree import snapshot as _tree
 from shared_data import shared_data
 
 import jointvae_tf as jv
@@ -93,18 +94,6 @@ def test_bad_input_fails_with_one_line_naming_the_problem(tmp_path, mnist_refere
 
 # --------------------------------------------------------------------------- synthetic checkpoints
 SYNTHETIC_SPECS = {"dataset": "mnist", "latent_spec": {"cont": 2, "disc": [3]}}
-
-
-def _tree(root):
-    """{relative path: bytes, or None for a folder} of everything under root."""
-    files = {}
-    for folder, dirs, names in os.walk(root):
-        for name in dirs:
-            files[os.path.relpath(os.path.join(folder, name), root)] = None
-        for name in names:
-            with open(os.path.join(folder, name), "rb") as f:
-                files[os.path.relpath(os.path.join(folder, name), root)] = f.read()
-    return files
 
 
 @pytest.fixture

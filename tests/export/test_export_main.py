@@ -6,6 +6,7 @@ import shutil
 import stat
 
 import pytest
+from file_tree import snapshot as _tree
 from export_test_utils import FAST_FLAGS, LATENT_DIM, run_python
 
 from export import __main__ as export_main
@@ -181,18 +182,6 @@ def test_a_failure_midway_leaves_no_staging_folder(model_dir, tmp_path, monkeypa
 
 
 # --------------------------------------------------------------------------- what --overwrite may replace
-def _tree(root):
-    """{relative path: bytes, or None for a folder} of everything under root."""
-    files = {}
-    for folder, dirs, names in os.walk(root):
-        for name in dirs:
-            files[os.path.relpath(os.path.join(folder, name), root)] = None
-        for name in names:
-            with open(os.path.join(folder, name), "rb") as f:
-                files[os.path.relpath(os.path.join(folder, name), root)] = f.read()
-    return files
-
-
 def _error_line(result):
     """The binary's one error line (absl may log the same error before it)."""
     lines = [line for line in result.stderr.splitlines() if line.startswith("jointvae-export: error:")]
