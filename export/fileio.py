@@ -88,13 +88,16 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> str:
     return os.fspath(path)
 
 
-def write_json(path: str | os.PathLike, value: Any, sort_keys: bool = True) -> str:
+def write_json(path: str | os.PathLike, value: Any, sort_keys: bool = True, allow_nan: bool = True) -> str:
     """Writes `value` as indented JSON (keys sorted unless `sort_keys=False`) to `path` atomically.
 
-    Strict JSON: NaN and infinities are refused (ValueError naming the file), never written bare.
+    `allow_nan=False` writes strict JSON: NaN and infinities are refused (ValueError naming the
+    file) rather than written as bare NaN/Infinity, which parsers other than Python's reject;
+    settings files use it. Measurements keep Python's extension: infinity can be the true
+    value (the PSNR of an exact decoder), and a NaN metric is a result to keep, not to lose.
     """
     try:
-        text = json.dumps(value, indent=2, sort_keys=sort_keys, allow_nan=False)
+        text = json.dumps(value, indent=2, sort_keys=sort_keys, allow_nan=allow_nan)
     except ValueError as error:
         raise ValueError(f"cannot write {os.fspath(path)}: {error} (NaN or infinity in the values)") from None
     return write_bytes(path, (text + "\n").encode("utf-8"))

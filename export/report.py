@@ -147,5 +147,8 @@ def format_table(variants: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def write_report(path: str, report: Mapping[str, Any]) -> None:
-    """Writes the report as JSON (keys in their given order), atomically, with mode 0o666 less the umask."""
+    """Writes the report as JSON (keys in their given order), atomically, with mode 0o666 less the umask.
+
+    A decoder identical to the reference has PSNR infinity, written as Python's `Infinity`.
+    """
     fileio.write_json(path, report, sort_keys=False)

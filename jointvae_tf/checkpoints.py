@@ -35,9 +35,9 @@ CHECKPOINT_SUBDIR = "checkpoints"
 SHAPE_FIELDS = ("image_shape", "latent_spec")
 
 
-def write_json_atomic(path: str, value: Any) -> None:
+def write_json_atomic(path: str, value: Any, allow_nan: bool = True) -> None:
     """Writes JSON to `path` atomically (temporary file in the same folder, then a rename)."""
-    fileio.write_json(path, value)
+    fileio.write_json(path, value, allow_nan=allow_nan)
 
 
 def read_config(model_dir: str) -> dict[str, Any]:

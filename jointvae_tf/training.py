@@ -184,7 +184,8 @@ def _train_locked(config: TrainConfig, model_dir: str, stop_on_signal) -> dict[s
         saved = checkpoints.read_config(model_dir)
         checkpoints.check_compatible(saved, resolved, model_dir)
         checkpoints.record_changes(saved, resolved, start_hint, log)
-    checkpoints.write_json_atomic(os.path.join(model_dir, checkpoints.CONFIG_FILE), resolved)
+    # Strict JSON: settings are never NaN (validate refuses them), and readers other than Python's must parse it.
+    checkpoints.write_json_atomic(os.path.join(model_dir, checkpoints.CONFIG_FILE), resolved, allow_nan=False)
 
     # Keras runs whole executions, so epochs and the step budget must be multiples of
     # steps_per_execution; a resumed run starts at its checkpoint's step.

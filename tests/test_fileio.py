@@ -21,10 +21,10 @@ def test_writes_complete_files_with_usual_permissions(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
-def test_json_is_strict_and_a_failed_write_keeps_the_old_file(tmp_path, bad):
-    path = fileio.write_json(tmp_path / "config.json", {"learning_rate": 5e-4})
+def test_strict_json_refuses_non_finite_values_and_keeps_the_old_file(tmp_path, bad):
+    path = fileio.write_json(tmp_path / "config.json", {"learning_rate": 5e-4}, allow_nan=False)
     with pytest.raises(ValueError, match=r"cannot write .*config.json: Out of range float values"):
-        fileio.write_json(path, {"learning_rate": bad})
+        fileio.write_json(path, {"learning_rate": bad}, allow_nan=False)
     assert json.load(open(path)) == {"learning_rate": 5e-4}
     assert os.listdir(tmp_path) == ["config.json"]
 
