@@ -61,3 +61,10 @@ def test_capacity_parsing_and_validation():
 def test_max_discrete_capacity():
     import math
     assert jv.LatentSpec(2, (10, 3)).max_discrete_capacity == pytest.approx(math.log(10) + math.log(3))
+
+
+def test_a_huge_latent_spec_is_refused_with_the_memory_it_would_need():
+    with pytest.raises(ValueError, match=r"cont=100000000, disc=\[\] has 100000000 latent dimensions; at most 65536 "
+                                         r"are supported \(training it would need about 1,234 GB\)"):
+        jv.LatentSpec.parse("cont=100000000")
+    assert jv.LatentSpec(65536 - 10, (10,)).latent_dim == 65536

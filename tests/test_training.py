@@ -1,10 +1,7 @@
 """The training library in-process, on a small in-memory dataset (the binary is tested in test_train.py)."""
 
-import json
-import math
 import os
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -87,6 +84,11 @@ def test_epochs_and_validation(tmp_path, small_data):
         training.train(_config(tmp_path, epochs=2))
     with pytest.raises(ValueError, match="batch_size must be > 0 and finite, got -4"):
         training.train(_config(tmp_path, batch_size=-4))
+    for value in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=f"learning_rate must be > 0 and finite, got {value}"):
+            training.validate(_config(tmp_path, learning_rate=value))
+    with pytest.raises(ValueError, match="channels must be 1 \\(grayscale\\) or 3 \\(RGB\\), got 2"):
+        training.validate(_config(tmp_path, channels=2))
     with pytest.raises(ValueError, match="divisible by the 2 replicas"):
         training.train(_config(tmp_path, batch_size=15, strategy="mirrored"))
 
