@@ -113,6 +113,8 @@ def _measure(model, dataset, metrics, sizes):
     if "reconstruction_loss" in values:  # the training average keeps the plain name
         for key in ("reconstruction_loss", "kl_continuous", "kl_discrete"):
             values[f"test_{key}"] = values.pop(key)
+    for key, per_latent in results.get("per_latent", {}).items():  # for the KL-per-latent learning curves
+        values[f"test_{key}"] = [round(v, 5) for v in per_latent]
     values["eval_seconds"] = round(time.perf_counter() - start, 1)
     return values
 

@@ -177,7 +177,7 @@ def labelled_images(dataset_name: str, data_dir=None, manual_dir=None, num_image
 
 # ------------------------------------------------------------------------------ passes
 def _batch_pass_fn(model: JointVAE):
-    """A tf.function: images -> (recon loss sum, KL_z sum, KL_c sum, [categories_i]) over the batch."""
+    """A tf.function: images -> (recon loss sum, KL_z sums [cont], KL_c sums [num_discrete], [categories_i])."""
     height, width, channels = model.image_shape
 
     @tf.function(input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32)])
@@ -190,9 +190,8 @@ def _batch_pass_fn(model: JointVAE):
         per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=images, logits=recon_logits)
         recon = tf.reduce_sum(per_pixel)
         n = tf.cast(tf.shape(images)[0], tf.float32)
-        kl_z = tf.reduce_sum(losses.kl_normal(out["mean"], out["log_var"])) * n if model.latent_spec.continuous \
-            else tf.constant(0.0)
-        kl_c = tf.reduce_sum(losses.kl_categorical_uniform(out["logits"])) * n if out["logits"] else tf.constant(0.0)
+        kl_z = losses.kl_normal(out["mean"], out["log_var"]) * n if model.latent_spec.continuous else tf.zeros([0])
+        kl_c = losses.kl_categorical_uniform(out["logits"]) * n if out["logits"] else tf.zeros([0])
         categories = [tf.argmax(l, axis=-1) for l in out["logits"]]
         return recon, kl_z, kl_c, categories
 
@@ -216,10 +215,12 @@ def image_pass(model: JointVAE, batches: Iterable) -> dict[str, Any]:
     """Runs the model over batches of images or (images, labels); returns sums and collected arrays.
 
     Returns {"num_images", "reconstruction_loss", "kl_continuous", "kl_discrete" (means per image),
-    "categories": [int [n]] per discrete latent, "labels": int [n] or None, "examples": first images}.
+    "kl_continuous_per_dim" [cont], "kl_discrete_per_latent" [num_discrete] (idem), "categories": [int [n]] per discrete latent, "labels": int [n] or None, "examples": first images}.
     """
     batch_pass = _batch_pass_fn(model)
-    totals = np.zeros(3)
+    totals = np.zeros(1)
+    kl_z_sums = np.zeros(model.latent_spec.continuous)
+    kl_c_sums = np.zeros(model.latent_spec.num_discrete)
     num = 0
     categories: list[list[np.ndarray]] = [[] for _ in model.latent_spec.discrete]
     labels, examples = [], None
@@ -229,7 +230,9 @@ def image_pass(model: JointVAE, batches: Iterable) -> dict[str, Any]:
         if examples is None:
             examples = images[:NUM_EXAMPLE_IMAGES].numpy()
         recon, kl_z, kl_c, cats = batch_pass(images)
-        totals += [float(recon), float(kl_z), float(kl_c)]
+        totals += float(recon)
+        kl_z_sums += kl_z.numpy()
+        kl_c_sums += kl_c.numpy()
         num += int(images.shape[0])
         for i, c in enumerate(cats):
             categories[i].append(c.numpy())
@@ -240,8 +243,10 @@ def image_pass(model: JointVAE, batches: Iterable) -> dict[str, Any]:
     return {
         "num_images": num,
         "reconstruction_loss": totals[0] / num,
-        "kl_continuous": totals[1] / num,
-        "kl_discrete": totals[2] / num,
+        "kl_continuous": float(kl_z_sums.sum()) / num,
+        "kl_discrete": float(kl_c_sums.sum()) / num,
+        "kl_continuous_per_dim": (kl_z_sums / num).tolist(),
+        "kl_discrete_per_latent": (kl_c_sums / num).tolist(),
         "categories": [np.concatenate(c) for c in categories],
         "labels": np.concatenate(labels) if labels else None,
         "examples": examples,
@@ -298,7 +303,8 @@ def evaluate(
 
     Returns:
       {"dataset", "seed", "metrics": {name: float}, "skipped": {metric: reason},
-       "seconds": {metric: float}, "settings": {...}, "examples": images [n, H, W, C] (not JSON)}.
+       "seconds": {metric: float}, "settings": {...}, "examples": images [n, H, W, C] (not JSON),
+       and with "reconstruction": "per_latent": {"kl_continuous_per_dim": [cont], "kl_discrete_per_latent": [n]}}.
     """
     requested = tuple(METRICS if metrics is None else metrics)
     unknown = sorted(set(requested) - set(METRICS))
@@ -342,6 +348,7 @@ def evaluate(
         if "reconstruction" in requested:
             for key in ("reconstruction_loss", "kl_continuous", "kl_discrete"):
                 out[key] = float(passed[key])
+            results["per_latent"] = {key: passed[key] for key in ("kl_continuous_per_dim", "kl_discrete_per_latent")}
         if "discrete_accuracy" in requested:
             if not model.latent_spec.num_discrete:
                 skipped["discrete_accuracy"] = "the model has no discrete latent"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from shared_data import shared_data
 
-from jointvae_tf import checkpoints, evaluation
+from jointvae_tf import checkpoints, evaluation, losses
 from jointvae_tf.model import JointVAE
 
 SMALL = evaluation.MetricSizes(
@@ -43,6 +43,19 @@ def test_dsprites_has_every_metric_in_range(dsprites_results):
     assert dsprites_results["examples"].shape == (evaluation.NUM_EXAMPLE_IMAGES, 64, 64, 1)
     # Majority renaming is never worse than one-to-one renaming.
     assert values["discrete_accuracy_majority"] >= values["discrete_accuracy"]
+
+
+def test_kl_per_latent_adds_up_to_the_totals_and_matches_the_loss_functions(dsprites_model):
+    images = np.random.RandomState(0).uniform(size=(70, 64, 64, 1)).astype(np.float32)
+    passed = evaluation.image_pass(dsprites_model, [images[:64], images[64:]])
+    out = dsprites_model.encode(images)
+    expected_z = losses.kl_normal(out["mean"], out["log_var"]).numpy()
+    expected_c = losses.kl_categorical_uniform(out["logits"]).numpy()
+    np.testing.assert_allclose(passed["kl_continuous_per_dim"], expected_z, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(passed["kl_discrete_per_latent"], expected_c, rtol=1e-4, atol=1e-6)
+    assert len(passed["kl_continuous_per_dim"]) == 2 and len(passed["kl_discrete_per_latent"]) == 1
+    assert passed["kl_continuous"] == pytest.approx(sum(passed["kl_continuous_per_dim"]))
+    assert passed["kl_discrete"] == pytest.approx(sum(passed["kl_discrete_per_latent"]))
 
 
 def test_same_seed_same_numbers_other_seed_other_sample(dsprites_model, dsprites_results):
