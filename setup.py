@@ -18,6 +18,8 @@ setup(
     license="MIT",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["jointvae_tf", "jointvae_tf.*", "export", "export.*"]),
+    # The shipped models (jointvae_tf.pretrained): one folder per model, in wheels and sdists alike.
+    package_data={"jointvae_tf.pretrained": ["*/model.keras", "*/config.json", "*/card.json"]},
     install_requires=[
         "tensorflow==2.21.*",
         "keras>=3.15,<4",

@@ -6,6 +6,7 @@ Public API:
     GaussianSampler, GumbelSoftmaxSampler   tfd-backed sampling layers
     losses                        the objective as pure functions
     data, metrics, viz, compat    loaded on first use
+    pretrained                    models trained by the project, shipped in the package (loaded on first use)
 
 Importing this package before TensorFlow turns on TensorFlow's oneDNN CPU kernels
 (faster training here; see `jointvae_tf.runtime`).
@@ -26,7 +27,7 @@ from jointvae_tf.model import JointVAE
 
 __version__ = "0.1.0"
 
-_LAZY_SUBMODULES = ("data", "metrics", "viz", "compat", "presets", "training")
+_LAZY_SUBMODULES = ("data", "metrics", "viz", "compat", "presets", "training", "pretrained")
 
 
 def __getattr__(name):
