@@ -1,7 +1,7 @@
 """jointvae-tf: JointVAE (Dupont, NeurIPS 2018) in TensorFlow and Keras 3.
 
 Public API:
-    LatentSpec, Capacity          the latent space and the capacity schedules
+    LatentSpec, Capacity, Anneal  the latent space, the capacity schedules, an annealed temperature
     JointVAE                      the keras.Model (custom train_step / test_step)
     GaussianSampler, GumbelSoftmaxSampler   tfd-backed sampling layers
     losses                        the objective as pure functions
@@ -21,7 +21,7 @@ runtime.request_onednn()
 # The imports below load TensorFlow, so they come after the oneDNN request.
 
 from jointvae_tf import losses
-from jointvae_tf.latents import Capacity, LatentSpec
+from jointvae_tf.latents import Anneal, Capacity, LatentSpec
 from jointvae_tf.layers import GaussianSampler, GumbelSoftmaxSampler
 from jointvae_tf.model import JointVAE
 
@@ -39,6 +39,7 @@ def __getattr__(name):
 
 
 __all__ = [
+    "Anneal",
     "Capacity",
     "GaussianSampler",
     "GumbelSoftmaxSampler",

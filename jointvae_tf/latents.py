@@ -9,6 +9,10 @@ decoder takes is laid out as in the reference code:
 `Capacity` is one capacity schedule of the paper: the target KL `C` grows
 linearly from `min` to `max` over `num_iters` steps and the loss pulls the KL
 towards it with weight `gamma`.
+
+`Anneal` is a Gumbel-softmax temperature that decays exponentially from `start` to
+`end` over `num_iters` steps; `parse_temperature` turns a float, an Anneal, a
+3-sequence or "start,end,num_iters" into a constant or an Anneal.
 """
 
 from __future__ import annotations
@@ -198,3 +202,72 @@ class Capacity(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.min:g},{self.max:g},{self.num_iters},{self.gamma:g}"
+
+
+class Anneal(NamedTuple):
+    """An exponentially annealed temperature: T(t) = start * (end / start) ** (min(t, num_iters) / num_iters).
+
+    T falls (or rises) geometrically from `start` at t = 0 to `end` at t = num_iters and is
+    held at `end` after; t is the training step the capacity schedules use.
+    `losses.temperature_value` evaluates it.
+    """
+
+    start: float
+    end: float
+    num_iters: int
+
+    @classmethod
+    def coerce(cls, value: "Anneal | str | Sequence[float]") -> "Anneal":
+        """Accepts an Anneal, a sequence `(start, end, num_iters)` or the string "start,end,num_iters"."""
+        if isinstance(value, Anneal):
+            anneal = value
+        else:
+            parts = value.split(",") if isinstance(value, str) else value
+            try:
+                parts = list(parts)
+                if len(parts) != 3 or any(isinstance(p, bool) for p in parts):
+                    raise ValueError
+                anneal = cls(float(parts[0]), float(parts[1]), float(parts[2]))
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"temperature annealing must be 'start,end,num_iters' (3 numbers), got {value!r}") from None
+        return anneal.validated()
+
+    def validated(self) -> "Anneal":
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                    math.isfinite(value) and value > 0):
+                raise ValueError(f"Anneal {name} must be > 0 and finite, got {value!r}")
+        n = self.num_iters
+        if isinstance(n, bool) or not isinstance(n, (int, float)) or not math.isfinite(n) or int(n) != n or n < 1:
+            raise ValueError(f"Anneal num_iters must be an integer >= 1, got {n!r}")
+        return Anneal(float(self.start), float(self.end), int(n))
+
+    def __str__(self) -> str:
+        return f"{self.start:g},{self.end:g},{self.num_iters}"
+
+
+def parse_temperature(value: "float | Anneal | str | Sequence[float]") -> "float | Anneal":
+    """A Gumbel-softmax temperature: a constant float, or an `Anneal` schedule.
+
+    Accepts a number (0.67) or its string ("0.67") for a constant, and an Anneal, a
+    3-sequence or the string "start,end,num_iters" (e.g. "1.0,0.5,20000") for a schedule.
+
+    Raises:
+      ValueError: one line naming the value and what is allowed.
+    """
+    if isinstance(value, Anneal) or (isinstance(value, str) and "," in value) or (
+            isinstance(value, Sequence) and not isinstance(value, str)):
+        return Anneal.coerce(value)
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        raise ValueError(f"temperature must be a number > 0 or 'start,end,num_iters' to anneal it, got {value!r}")
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"temperature must be > 0 and finite, got {value!r}")
+    return float(number)

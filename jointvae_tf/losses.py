@@ -2,6 +2,11 @@
 
     loss = recon + gamma_z * |KL_z - C_z(t)| + gamma_c * |KL_c - C_c(t)|
 
+KL_c is the reference's analytic KL of the categorical posteriors to uniform
+(`kl_categorical_uniform`) or, optionally, a Monte-Carlo estimate of the KL between
+the relaxed (Concrete) posteriors and relaxed uniform priors (`kl_concrete_uniform`).
+The Gumbel-softmax temperature is a constant or an annealed schedule (`temperature_value`).
+
 All functions take and return tensors; batch statistics are means over the
 batch, as in the reference code.
 """
@@ -12,8 +17,11 @@ import math
 from typing import Sequence
 
 import tensorflow as tf
+import tensorflow_probability as tfp
 
-from jointvae_tf.latents import Capacity
+from jointvae_tf.latents import Anneal, Capacity
+
+tfd = tfp.distributions
 
 
 def reconstruction_loss(images: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
@@ -64,6 +72,63 @@ def kl_categorical_uniform(logits: tf.Tensor | Sequence[tf.Tensor]) -> tf.Tensor
     return tf.math.log(num_categories) + tf.reduce_mean(neg_entropy)
 
 
+def kl_concrete_uniform(
+    logits: tf.Tensor | Sequence[tf.Tensor],
+    log_samples: tf.Tensor | Sequence[tf.Tensor],
+    temperature,
+) -> tf.Tensor:
+    """Monte-Carlo KL of relaxed (Concrete) posteriors to relaxed uniform priors at the same temperature.
+
+    KL(RelaxedOneHotCategorical(T, logits) || RelaxedOneHotCategorical(T, uniform logits)),
+    estimated by log q(x) - log p(x) at the samples the decoder gets, with tfp's log
+    densities. They are evaluated in log space, on `tfd.ExpRelaxedOneHotCategorical`
+    (x = log of the relaxed one-hot sample y): a KL is invariant under a bijection of the
+    sample space such as y = exp(x), so this is the KL of the relaxed samples, and the
+    log-space density stays finite where components of y underflow to 0 at low T.
+    Gradients flow through the densities and, reparameterised, through the samples.
+
+    Unlike the categorical KL, this one is not bounded by log K (it grows without bound
+    as T falls and the posterior sharpens).
+
+    Args:
+      logits: one [batch, K] tensor, or a list of them (one per discrete latent).
+      log_samples: the same structure: x ~ ExpRelaxedOneHotCategorical(T, logits), [batch, K]
+        (log-probabilities of the relaxed one-hot samples).
+      temperature: T > 0, a scalar (float or tensor).
+
+    Returns:
+      For one tensor a scalar, for a list a [num_discrete] vector: the batch mean of
+      log q(x) - log p(x). KL_c is the sum over discrete latents.
+    """
+    if isinstance(logits, (list, tuple)):
+        if not logits:
+            return tf.zeros([0])
+        return tf.stack([kl_concrete_uniform(l, x, temperature) for l, x in zip(logits, log_samples)])
+    temperature = tf.cast(temperature, logits.dtype)
+    posterior = tfd.ExpRelaxedOneHotCategorical(temperature, logits=logits)
+    prior = tfd.ExpRelaxedOneHotCategorical(temperature, logits=tf.zeros_like(logits))
+    return tf.reduce_mean(posterior.log_prob(log_samples) - prior.log_prob(log_samples))
+
+
+def temperature_value(temperature: float | Anneal, step) -> tf.Tensor:
+    """The Gumbel-softmax temperature T(t): a constant, or an `Anneal` schedule.
+
+    T(t) = start * (end / start) ** (min(t, num_iters) / num_iters): exponential from `start`
+    at t = 0 to `end` at t = num_iters, then held at `end`.
+
+    Args:
+      temperature: a float (constant) or an `Anneal`.
+      step: t, the training iteration (counted from 1 at the first step); scalar, any numeric dtype.
+
+    Returns:
+      Scalar float32.
+    """
+    if not isinstance(temperature, Anneal):
+        return tf.constant(float(temperature), tf.float32)
+    fraction = tf.minimum(tf.cast(step, tf.float32), float(temperature.num_iters)) / float(temperature.num_iters)
+    return temperature.start * tf.pow(temperature.end / temperature.start, fraction)
+
+
 def capacity_value(capacity: Capacity, step, upper: float | None = None) -> tf.Tensor:
     """The capacity target C(t) = min(max, min + (max - min) * t / num_iters), optionally clipped to `upper`.
 
@@ -87,6 +152,8 @@ def jointvae_loss(
     step,
     cont_capacity: Capacity,
     disc_capacity: Capacity,
+    concrete_log_samples: Sequence[tf.Tensor] | None = None,
+    temperature=None,
 ) -> dict[str, tf.Tensor]:
     """All terms of the capacity-controlled objective.
 
@@ -97,6 +164,12 @@ def jointvae_loss(
       category_logits: one [batch, K_i] per discrete latent (may be empty).
       step: t of the capacity schedules.
       cont_capacity, disc_capacity: the two schedules.
+      concrete_log_samples: None for the reference's analytic categorical KL_c, whose target
+        C_c(t) is clipped at sum(log K_i), the largest KL it can reach. Or the log-space relaxed
+        samples [batch, K_i] the decoder got (one per discrete latent, drawn at `temperature`)
+        for the Monte-Carlo concrete KL_c (`kl_concrete_uniform`); that KL is not bounded by
+        sum(log K_i), so C_c(t) is then clipped only by the schedule's max.
+      temperature: T of `concrete_log_samples` (needed with them only).
 
     Returns:
       dict with scalars "loss", "reconstruction_loss", "kl_continuous", "kl_discrete",
@@ -114,9 +187,13 @@ def jointvae_loss(
     else:
         kl_z_dims, kl_z, c_z = tf.zeros([0]), tf.zeros([]), tf.zeros([])
     if category_logits:
-        kl_c_latents = kl_categorical_uniform(list(category_logits))
+        if concrete_log_samples is None:
+            kl_c_latents = kl_categorical_uniform(list(category_logits))
+            max_disc = sum(math.log(int(l.shape[-1])) for l in category_logits)
+        else:
+            kl_c_latents = kl_concrete_uniform(list(category_logits), list(concrete_log_samples), temperature)
+            max_disc = None
         kl_c = tf.reduce_sum(kl_c_latents)
-        max_disc = sum(math.log(int(l.shape[-1])) for l in category_logits)
         c_c = capacity_value(disc_capacity, step, upper=max_disc)
         loss += disc_capacity.gamma * tf.abs(kl_c - c_c)
     else:

@@ -68,3 +68,40 @@ def test_a_huge_latent_spec_is_refused_with_the_memory_it_would_need():
                                          r"are supported \(training it would need about 1,234 GB\)"):
         jv.LatentSpec.parse("cont=100000000")
     assert jv.LatentSpec(65536 - 10, (10,)).latent_dim == 65536
+
+
+def test_anneal_parsing_and_validation():
+    anneal = jv.Anneal.coerce("1.0,0.5,20000")
+    assert anneal == jv.Anneal(1.0, 0.5, 20000) and isinstance(anneal.num_iters, int)
+    assert jv.Anneal.coerce(str(anneal)) == anneal
+    assert jv.Anneal.coerce([2, 0.1, 1e4]) == jv.Anneal(2.0, 0.1, 10000)
+    for bad, message in [("1,0.5", r"'start,end,num_iters' \(3 numbers\), got '1,0.5'"),
+                         ("a,b,c", "3 numbers"),
+                         ("0,0.5,10", "Anneal start must be > 0 and finite, got 0.0"),
+                         ("1,-0.5,10", "Anneal end must be > 0 and finite, got -0.5"),
+                         ("1,inf,10", "Anneal end must be > 0 and finite, got inf"),
+                         ("1,0.5,0", "Anneal num_iters must be an integer >= 1, got 0.0"),
+                         ("1,0.5,2.5", "Anneal num_iters must be an integer >= 1, got 2.5"),
+                         ((1, 0.5, True), "3 numbers")]:
+        with pytest.raises(ValueError, match=message):
+            jv.Anneal.coerce(bad)
+    with pytest.raises(ValueError, match="Anneal start must be > 0 and finite, got nan"):
+        jv.Anneal(float("nan"), 0.5, 10).validated()
+
+
+def test_parse_temperature_constant_or_anneal():
+    from jointvae_tf.latents import parse_temperature
+
+    assert parse_temperature(0.67) == 0.67 and isinstance(parse_temperature(1), float)
+    assert parse_temperature("0.5") == 0.5
+    assert parse_temperature("1.0,0.5,20000") == jv.Anneal(1.0, 0.5, 20000)
+    assert parse_temperature([1.0, 0.5, 20000]) == jv.Anneal(1.0, 0.5, 20000)
+    assert parse_temperature(jv.Anneal(1, 0.5, 3)) == jv.Anneal(1.0, 0.5, 3)
+    for bad, message in [(0.0, "temperature must be > 0 and finite, got 0.0"),
+                         ("nan", "temperature must be > 0 and finite, got 'nan'"),
+                         ("-1", "> 0 and finite, got '-1'"),
+                         ("hot", "temperature must be a number > 0 or 'start,end,num_iters' to anneal it, got 'hot'"),
+                         (True, "got True"), (None, "got None"),
+                         ("1,2", "3 numbers")]:
+        with pytest.raises(ValueError, match=message):
+            parse_temperature(bad)

@@ -99,3 +99,84 @@ def test_jointvae_loss_without_one_kind_of_latent():
     only_cont = losses.jointvae_loss(x, logits, tf.zeros([2, 3]), tf.zeros([2, 3]), [], 1, cap, cap)
     assert only_cont["kl_discrete"].numpy() == 0.0
     assert only_cont["loss"].numpy() == pytest.approx(_np_bce(x, np.zeros((2, 32, 32, 1))) + 30 * 0.5, rel=1e-5)
+
+
+@pytest.mark.parametrize("step", [0, 1, 7, 100, 250, 10**6])
+def test_temperature_value_matches_numpy(step):
+    anneal = jv.Anneal(1.0, 0.5, 250)
+    expected = 1.0 * (0.5 / 1.0) ** (min(step, 250) / 250)
+    assert losses.temperature_value(anneal, step).numpy() == pytest.approx(expected, rel=1e-6)
+    assert losses.temperature_value(anneal, tf.constant(step, tf.int64)).numpy() == pytest.approx(expected, rel=1e-6)
+    rising = jv.Anneal(0.1, 2.0, 50)  # end > start anneals upwards, the same formula
+    assert losses.temperature_value(rising, step).numpy() == pytest.approx(
+        0.1 * 20.0 ** (min(step, 50) / 50), rel=1e-6)
+    assert losses.temperature_value(0.67, step).numpy() == np.float32(0.67)
+
+
+def _np_log_exp_concrete(x, logits, temperature):
+    """Log density of the ExpConcrete distribution at x (log of a relaxed one-hot), Maddison et al. 2017:
+    p(x) = (K-1)! T^(K-1) prod_k [a_k exp(-T x_k)] / (sum_i a_i exp(-T x_i))^K, with a = softmax(logits)."""
+    k = x.shape[-1]
+    log_alpha = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    terms = log_alpha - temperature * x
+    top = terms.max(axis=-1, keepdims=True)
+    log_sum = (top + np.log(np.exp(terms - top).sum(axis=-1, keepdims=True)))[..., 0]
+    return math.lgamma(k) + (k - 1) * np.log(temperature) + terms.sum(axis=-1) - k * log_sum
+
+
+def _np_exp_concrete_samples(logits, temperature, rng):
+    """x = log_softmax((logits + Gumbel noise) / T): log-space relaxed one-hot samples."""
+    y = (logits - np.log(-np.log(rng.uniform(size=logits.shape)))) / temperature
+    return y - (y.max(axis=-1, keepdims=True) + np.log(np.exp(y - y.max(axis=-1, keepdims=True)).sum(
+        axis=-1, keepdims=True)))
+
+
+def test_kl_concrete_matches_the_numpy_concrete_density():
+    rng = np.random.RandomState(4)
+    temperature = 0.67
+    a, b = rng.randn(4000, 10) * 2, rng.randn(4000, 3)
+    xa, xb = _np_exp_concrete_samples(a, temperature, rng), _np_exp_concrete_samples(b, temperature, rng)
+
+    def expected(logits, x):
+        return np.mean(_np_log_exp_concrete(x, logits, temperature) - _np_log_exp_concrete(
+            x, np.zeros_like(logits), temperature))
+
+    f32 = lambda v: tf.constant(v, tf.float32)  # noqa: E731
+    value = losses.kl_concrete_uniform(f32(a), f32(xa), temperature).numpy()
+    assert value == pytest.approx(expected(a, xa), rel=1e-4)
+    per_latent = losses.kl_concrete_uniform([f32(a), f32(b)], [f32(xa), f32(xb)], tf.constant(temperature)).numpy()
+    np.testing.assert_allclose(per_latent, [expected(a, xa), expected(b, xb)], rtol=1e-4)
+    # Exactly 0 at uniform posteriors (q = p at every sample); positive on average otherwise.
+    x0 = _np_exp_concrete_samples(np.zeros((50, 5)), temperature, rng)
+    assert abs(losses.kl_concrete_uniform(tf.zeros([50, 5]), f32(x0), temperature).numpy()) < 1e-5
+    assert value > 0
+
+
+def test_kl_concrete_estimates_converge_and_grow_past_log_k():
+    """Two independent large Monte-Carlo estimates agree; a confident posterior at low T exceeds log K."""
+    rng = np.random.RandomState(5)
+    logits = np.tile(rng.randn(1, 4) * 2, (200000, 1))
+    estimates = [losses.kl_concrete_uniform(tf.constant(logits, tf.float32), tf.constant(
+        _np_exp_concrete_samples(logits, 0.5, rng), tf.float32), 0.5).numpy() for _ in range(2)]
+    assert estimates[0] == pytest.approx(estimates[1], rel=0.02) and estimates[0] > 0
+    confident = np.tile([[8.0, 0.0, 0.0, 0.0]], (20000, 1))
+    x = _np_exp_concrete_samples(confident, 0.1, rng)
+    assert losses.kl_concrete_uniform(tf.constant(confident, tf.float32), tf.constant(x, tf.float32),
+                                      0.1).numpy() > math.log(4)
+
+
+def test_jointvae_loss_with_the_concrete_kl_is_not_clipped_at_log_k():
+    rng = np.random.RandomState(6)
+    x = (rng.rand(4, 32, 32, 1) > 0.5).astype("float32")
+    logits = rng.randn(4, 32, 32, 1).astype("float32")
+    cat = [rng.randn(4, 3).astype("float32")]
+    samples = [_np_exp_concrete_samples(cat[0].astype("float64"), 0.67, rng).astype("float32")]
+    cc = jv.Capacity(0.0, 5.0, 1000, 100.0)
+    terms = losses.jointvae_loss(x, tf.constant(logits), None, None, cat, 600, cc, cc,
+                                 concrete_log_samples=samples, temperature=0.67)
+    kl_c = losses.kl_concrete_uniform(cat[0], samples[0], 0.67).numpy()
+    assert terms["capacity_discrete"].numpy() == pytest.approx(3.0)  # 5 * 600 / 1000, above log 3
+    assert terms["kl_discrete_per_latent"].numpy() == pytest.approx([kl_c])
+    assert terms["loss"].numpy() == pytest.approx(_np_bce(x, logits) + 100 * abs(kl_c - 3.0), rel=1e-5)
+    categorical = losses.jointvae_loss(x, tf.constant(logits), None, None, cat, 600, cc, cc)
+    assert categorical["capacity_discrete"].numpy() == pytest.approx(math.log(3), rel=1e-6)
