@@ -244,7 +244,7 @@ def model_card(summary: dict[str, Any], runs: list[Run], picked: Run, pictures: 
         f"paper: {_number(paper.get(main))} ({paper.get('note', 'no figure recorded')})",
     ]
     if shipped:
-        lines.append(f"- in the package as `jointvae_tf.pretrained.load({summary['name']!r})`")
+        lines.append(f"- shipped in `{shipped}`: `jointvae_tf.pretrained.load({summary['name']!r})`")
     lines += ["", "## Every seed", "",
               f"| seed | run | step | {main} | test recon | test KL_z | test KL_c | held-out loss | CPU min | measured |",
               "|---|---|---|---|---|---|---|---|---|---|"]
@@ -368,17 +368,19 @@ def write_results(model_dirs: list[str], name: str, results_dir: str = DEFAULT_R
         raise ResultsError(f"results folder {out_dir} is a file: give --results_dir a folder")
 
     summary = metrics_summary(name, runs, picked, pick)
-    os.makedirs(out_dir, exist_ok=True)
-    pictures = write_traversals(out_dir, picked.model_dir)
-    plot_curves(os.path.join(out_dir, "curves.png"), runs, summary["main_metric"])
     shipped = None
-    if ship:
+    if ship:  # first: a refused entry (one exists, no --overwrite) leaves no results behind either
         card = {"metrics": picked.final, "main_metric": summary["main_metric"], "pick": summary["pick"],
                 "seeds": {k: summary[summary["main_metric"]][k] for k in ("median", "min", "max", "seeds")},
                 "paper": summary["paper"], "results": f"results/{name}/"}
         shipped = pretrained.pack(picked.model_dir, name, dest_root=pretrained_root, card=card,
                                   dataset=summary["dataset"], overwrite=overwrite)
-    summary["shipped"] = None if shipped is None else f"jointvae_tf/pretrained/{name}"
+        inside_repo = os.path.commonpath([os.path.realpath(shipped), ROOT]) == ROOT
+        shipped = os.path.relpath(os.path.realpath(shipped), ROOT) if inside_repo else shipped
+    summary["shipped"] = shipped
+    os.makedirs(out_dir, exist_ok=True)
+    pictures = write_traversals(out_dir, picked.model_dir)
+    plot_curves(os.path.join(out_dir, "curves.png"), runs, summary["main_metric"])
     fileio.write_json(os.path.join(out_dir, "metrics.json"), summary)
     fileio.write_bytes(os.path.join(out_dir, "README.md"),
                        model_card(summary, runs, picked, pictures, shipped).encode("utf-8"))

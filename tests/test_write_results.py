@@ -124,7 +124,7 @@ def test_ship_packs_the_picked_run(written, runs):
     picked = checkpoints.restore_model(runs[1])
     latent = jv.viz.default_base(picked.latent_spec)[None]
     np.testing.assert_array_equal(pretrained.load("mnist", root).decode(latent), picked.decode(latent))
-    assert summary["shipped"] == "jointvae_tf/pretrained/mnist"
+    assert summary["shipped"] == os.path.join(root, "mnist")  # outside the repository: the full path
 
 
 def test_bad_inputs_are_one_line(runs, tmp_path, monkeypatch):
@@ -145,10 +145,13 @@ def test_bad_inputs_are_one_line(runs, tmp_path, monkeypatch):
     assert not os.path.exists(results)
 
 
-def test_an_existing_results_folder_needs_overwrite(written, runs):
-    out_dir, _, _ = written
+def test_existing_results_and_entries_need_overwrite(written, runs, tmp_path):
+    out_dir, root, _ = written
     with pytest.raises(ValueError, match="exists and is not empty: pass --overwrite"):
         write_results.write_results(runs, "mnist", os.path.dirname(out_dir))
+    with pytest.raises(ValueError, match="pretrained model mnist already exists in .*: pass overwrite=True"):
+        write_results.write_results(runs, "mnist", str(tmp_path), ship=True, pretrained_root=root)
+    assert os.listdir(tmp_path) == []  # refused before writing any result
 
 
 def test_the_binary_exits_1_with_one_line(runs, tmp_path):
