@@ -50,7 +50,9 @@ PICKS = {
 }
 # Settings every seed of one recipe shares (config.json keys; "model." for the model section).
 RECIPE_KEYS = ("preset", "batch_size", "learning_rate", "steps_per_epoch", "model.image_shape",
-               "model.latent_spec", "model.temperature", "model.cont_capacity", "model.disc_capacity")
+               "model.latent_spec", "model.temperature", "model.cont_capacity", "model.disc_capacity",
+               # Recorded by newer runs only (None for older ones).
+               "model.straight_through", "model.discrete_kl")
 DEFAULT_RESULTS_DIR = os.path.join(ROOT, "results")
 
 
@@ -134,7 +136,8 @@ def read_run(model_dir: str) -> Run:
     elif rows:
         final, source = rows[-1], "last_epoch"
     else:
-        raise ResultsError(f"{path} has neither a final measurement nor an epoch row: the run has not finished an epoch")
+        raise ResultsError(f"{path} has neither a final measurement nor an epoch row: "
+                           "the run has not finished an epoch")
     return Run(model_dir, report, config, final, source)
 
 
@@ -236,7 +239,9 @@ def model_card(summary: dict[str, Any], runs: list[Run], picked: Run, pictures: 
         f"- recipe: preset `{recipe['preset']}`{'' if recipe.get('is_preset') is not False else ' (overridden)'}, "
         f"latents {recipe['latent_spec']}, continuous capacity {recipe['cont_capacity']} and discrete capacity "
         f"{recipe['disc_capacity']} (min, max, iterations, gamma), temperature {recipe['temperature']}, "
-        f"learning rate {recipe['learning_rate']}, batch {recipe['batch_size']}",
+        f"learning rate {recipe['learning_rate']}, batch {recipe['batch_size']}"
+        + "".join(f", {key.replace('_', ' ')} {recipe[key]}" for key in ("straight_through", "discrete_kl")
+                  if recipe.get(key) is not None),
         f"- shipped: seed {picked.seed}, {picked.step} steps, {_number(cpu / 60 if cpu else None, 3)} training "
         "CPU minutes (`train_cpu_seconds_total` of its last epoch row)",
         f"- {main}: {_number(picked.final.get(main))} (median over {stats['seeds']} seeds "
@@ -246,7 +251,8 @@ def model_card(summary: dict[str, Any], runs: list[Run], picked: Run, pictures: 
     if shipped:
         lines.append(f"- shipped in `{shipped}`: `jointvae_tf.pretrained.load({summary['name']!r})`")
     lines += ["", "## Every seed", "",
-              f"| seed | run | step | {main} | test recon | test KL_z | test KL_c | held-out loss | CPU min | measured |",
+              f"| seed | run | step | {main} | test recon | test KL_z | test KL_c | held-out loss | CPU min "
+              "| measured |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for run in runs:
         mark = " (picked)" if run is picked else ""

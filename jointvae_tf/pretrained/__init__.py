@@ -41,7 +41,8 @@ ENTRY_FILES = (MODEL_FILE, CONFIG_FILE, CARD_FILE)
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 # Settings of the run's config.json that make its recipe (copied into config.json and the card).
 RECIPE_SETTINGS = ("preset", "batch_size", "learning_rate", "seed", "channels")
-RECIPE_MODEL_SETTINGS = ("image_shape", "latent_spec", "temperature", "cont_capacity", "disc_capacity")
+RECIPE_MODEL_SETTINGS = ("image_shape", "latent_spec", "temperature", "cont_capacity", "disc_capacity",
+                         "straight_through", "discrete_kl")
 
 
 def default_root() -> str:
@@ -190,7 +191,8 @@ def pack(
     step = _source_step(source)
     settings = {key: config[key] for key in RECIPE_SETTINGS if key in config}
     entry_config = {"model": model.get_config(), "dataset": dataset, "step": step, **settings}
-    recipe = {**settings, **{key: entry_config["model"].get(key) for key in RECIPE_MODEL_SETTINGS}}
+    model_config = entry_config["model"]
+    recipe = {**settings, **{key: model_config[key] for key in RECIPE_MODEL_SETTINGS if key in model_config}}
     card_data = {"name": name, "dataset": dataset, "preset": config.get("preset"), "step": step,
                  "seed": config.get("seed"), "recipe": recipe, **(card or {})}
 
