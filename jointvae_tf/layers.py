@@ -76,25 +76,49 @@ class GumbelSoftmaxSampler(_StatelessSampler):
 
     Call with logits [batch, K]; returns [batch, K]: a relaxed one-hot sample in
     training, one-hot(argmax(logits)) at inference (or when `deterministic`).
+
+    The sample is drawn in log space, x ~ ExpRelaxedOneHotCategorical(T, logits), and
+    returned as y = exp(x) (the same values, bit for bit, as RelaxedOneHotCategorical's
+    sample for the same seed); `return_log_sample=True` also returns x, for the concrete KL.
+
+    Args:
+      temperature: T > 0, used when a call passes none (`JointVAE` passes its current,
+        possibly annealed, T to every call).
+      straight_through: in training, return one-hot(argmax(y)) in the forward pass with the
+        gradient of the relaxed y (straight-through Gumbel-softmax): y_hard + (y - stop_gradient(y)),
+        exactly one-hot in value.
     """
 
-    def __init__(self, temperature: float = 0.67, **kwargs):
+    def __init__(self, temperature: float = 0.67, straight_through: bool = False, **kwargs):
         super().__init__(**kwargs)
         temperature = float(temperature)
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         self.temperature = temperature
+        self.straight_through = bool(straight_through)
 
-    def call(self, logits, training=None, seed=None):
+    def call(self, logits, training=None, seed=None, temperature=None, return_log_sample=False):
+        """logits [batch, K] -> [batch, K]; with `return_log_sample`, (that, x [batch, K] or None at inference).
+
+        `temperature` (a scalar float or tensor) overrides the constructor's for this call.
+        """
         if not self._sampling(training):
-            return tf.one_hot(tf.argmax(logits, axis=-1), tf.shape(logits)[-1], dtype=logits.dtype)
-        relaxed = tfd.RelaxedOneHotCategorical(self.temperature, logits=logits)
-        return relaxed.sample(seed=self._stateless_seed(seed))
+            mode = tf.one_hot(tf.argmax(logits, axis=-1), tf.shape(logits)[-1], dtype=logits.dtype)
+            return (mode, None) if return_log_sample else mode
+        temperature = self.temperature if temperature is None else tf.cast(temperature, logits.dtype)
+        log_sample = tfd.ExpRelaxedOneHotCategorical(temperature, logits=logits).sample(
+            seed=self._stateless_seed(seed))
+        sample = tf.exp(log_sample)
+        if self.straight_through:
+            hard = tf.one_hot(tf.argmax(sample, axis=-1), tf.shape(sample)[-1], dtype=sample.dtype)
+            # Forward: hard + 0 (x - x is exactly 0), so exactly one-hot; backward: the gradient of `sample`.
+            sample = hard + (sample - tf.stop_gradient(sample))
+        return (sample, log_sample) if return_log_sample else sample
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
         config = super().get_config()
-        config.update(temperature=self.temperature)
+        config.update(temperature=self.temperature, straight_through=self.straight_through)
         return config

@@ -4,12 +4,12 @@
       -> GaussianSampler / GumbelSoftmaxSampler -> latent [batch, cont + sum K_i]
       -> decoder -> logits [batch, H, W, C] -> losses.jointvae_loss
 
-`train_step` follows the reference optimisation: the capacity schedules run on the
-optimizer's iteration count t (from 1 at the first step, so they survive a
-checkpoint restore), the loss is back-propagated divided by H*W (the reference
-normalises by the number of pixels) and by the number of replicas (Keras sums
-gradients across replicas), and Adam uses epsilon 1e-8. Metrics report the loss
-unscaled.
+`train_step` follows the reference optimisation: the capacity schedules (and an
+annealed Gumbel-softmax temperature) run on the optimizer's iteration count t (from 1
+at the first step, so they survive a checkpoint restore), the loss is back-propagated
+divided by H*W (the reference normalises by the number of pixels) and by the number of
+replicas (Keras sums gradients across replicas), and Adam uses epsilon 1e-8. Metrics
+report the loss unscaled, and the temperature of the step.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import keras
 import tensorflow as tf
 
 from jointvae_tf import losses
-from jointvae_tf.latents import Capacity, LatentSpec
+from jointvae_tf.latents import Anneal, Capacity, LatentSpec, parse_temperature
 from jointvae_tf.layers import GaussianSampler, GumbelSoftmaxSampler, replica_seed
 from jointvae_tf.networks import build_decoder, build_decoder_logits, build_encoder, validate_image_shape
 
@@ -45,6 +45,17 @@ METRIC_NAMES = (
     "capacity_continuous",
     "capacity_discrete",
 )
+# Reported as well by models with discrete latents: the Gumbel-softmax temperature of the step.
+TEMPERATURE_METRIC = "temperature"
+DISCRETE_KLS = ("categorical", "concrete")
+
+
+def check_options(straight_through, discrete_kl) -> None:
+    """One-line ValueErrors for a JointVAE's `straight_through` (a bool) and `discrete_kl` (one of DISCRETE_KLS)."""
+    if not isinstance(straight_through, bool):
+        raise ValueError(f"straight_through must be True or False, got {straight_through!r}")
+    if discrete_kl not in DISCRETE_KLS:
+        raise ValueError(f"discrete_kl must be 'categorical' or 'concrete', got {discrete_kl!r}")
 
 
 _RANGE_ERROR = "images must be finite values in [0, 1] (or uint8 0..255);"
@@ -102,9 +113,22 @@ class JointVAE(keras.Model):
     Args:
       image_shape: (height, width, channels) with height = width in {32, 64}.
       latent_spec: a `LatentSpec`, a string like "cont=10,disc=10" or a dict {"cont": 10, "disc": [10]}.
-      temperature: Gumbel-softmax temperature of the discrete samplers.
+      temperature: Gumbel-softmax temperature of the discrete samplers: a float (constant), or an
+        `Anneal(start, end, num_iters)` (or a 3-sequence, or "start,end,num_iters") decaying
+        exponentially with the training step t, as the capacities grow with it. Training reports
+        the temperature of each step as the metric "temperature" (like the capacities, the
+        epoch's mean in Keras' logs).
       cont_capacity, disc_capacity: `Capacity(min, max, num_iters, gamma)` schedules (or 4-sequences).
       seed: base of the stateless sampling noise in `train_step`; random when None.
+      straight_through: the discrete samplers' training output is one-hot(argmax(relaxed sample)),
+        with the relaxed sample's gradient (straight-through Gumbel-softmax).
+      discrete_kl: "categorical" (the reference's analytic KL of the categorical posteriors to
+        uniform, whose capacity target is clipped at sum(log K_i)) or "concrete" (a Monte-Carlo
+        estimate of KL(RelaxedOneHotCategorical(T, logits) || RelaxedOneHotCategorical(T, uniform))
+        at the sample the decoder gets, see `losses.kl_concrete_uniform`; it is not bounded by
+        sum(log K_i), so the capacity target is clipped only by its schedule's max). Evaluation
+        (`evaluate`, `test_step`; no samples are drawn there) reports the categorical KL and
+        loss term under both, so evaluation numbers stay comparable across the two.
     """
 
     def __init__(
@@ -115,6 +139,8 @@ class JointVAE(keras.Model):
         cont_capacity: Capacity | Sequence[float] = DEFAULT_CAPACITY,
         disc_capacity: Capacity | Sequence[float] = DEFAULT_CAPACITY,
         seed: int | None = None,
+        straight_through: bool = False,
+        discrete_kl: str = "categorical",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -123,18 +149,24 @@ class JointVAE(keras.Model):
         self.cont_capacity = Capacity.coerce(cont_capacity)
         self.disc_capacity = Capacity.coerce(disc_capacity)
         self.seed = random.randrange(2**31 - 1) if seed is None else int(seed)
+        self.temperature = parse_temperature(temperature)
+        check_options(straight_through, discrete_kl)
+        self.straight_through, self.discrete_kl = straight_through, discrete_kl
         spec = self.latent_spec
+        # The samplers' own temperature; training passes the current one to every call.
+        initial_temperature = self.temperature.start if isinstance(self.temperature, Anneal) else self.temperature
 
         self.encoder = build_encoder(self.image_shape, spec)
         self.decoder_logits = build_decoder_logits(self.image_shape, spec)
         self.decoder = build_decoder(self.decoder_logits)
         self.gaussian_sampler = GaussianSampler(seed=self.seed, name="gaussian_sampler") if spec.continuous else None
         self.gumbel_samplers = [
-            GumbelSoftmaxSampler(temperature, seed=self.seed + 1 + i, name=f"gumbel_sampler_{i}")
+            GumbelSoftmaxSampler(initial_temperature, straight_through=straight_through, seed=self.seed + 1 + i,
+                                 name=f"gumbel_sampler_{i}")
             for i in range(spec.num_discrete)
         ]
-        self.temperature = float(temperature)
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
+        metric_names = METRIC_NAMES + ((TEMPERATURE_METRIC,) if spec.num_discrete else ())
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in metric_names}
         self.built = True
 
     # ----------------------------------------------------------------- config
@@ -144,10 +176,12 @@ class JointVAE(keras.Model):
             "trainable": self.trainable,
             "image_shape": list(self.image_shape),
             "latent_spec": self.latent_spec.to_dict(),
-            "temperature": self.temperature,
+            "temperature": list(self.temperature) if isinstance(self.temperature, Anneal) else self.temperature,
             "cont_capacity": list(self.cont_capacity),
             "disc_capacity": list(self.disc_capacity),
             "seed": self.seed,
+            "straight_through": self.straight_through,
+            "discrete_kl": self.discrete_kl,
         }
 
     @classmethod
@@ -239,18 +273,31 @@ class JointVAE(keras.Model):
         logits = [outputs[f"logits_{i}"] for i in range(self.latent_spec.num_discrete)]
         return outputs.get("mean"), outputs.get("log_var"), logits
 
-    def _sample_latent(self, mean, log_var, logits, training=False, seed=None) -> tf.Tensor:
-        """Concatenates [z, c_1, ..., c_n]; `seed` [2] drives the training noise of every sampler."""
+    def _sample_latent(self, mean, log_var, logits, training=False, seed=None, temperature=None) -> tf.Tensor:
+        """Concatenates [z, c_1, ..., c_n] [batch, latent_dim]; see `_sample_latent_and_log_samples`."""
+        return self._sample_latent_and_log_samples(mean, log_var, logits, training, seed, temperature)[0]
+
+    def _sample_latent_and_log_samples(self, mean, log_var, logits, training=False, seed=None, temperature=None):
+        """([z, c_1, ..., c_n] [batch, latent_dim], log-space relaxed samples [[batch, K_i]] or None).
+
+        `seed` [2] drives the training noise of every sampler, `temperature` (a scalar) is the
+        Gumbel-softmax temperature of this step (None: the samplers' own). The log samples are
+        the ones behind the c_i the decoder gets; None unless every discrete latent was sampled.
+        """
         num_samplers = len(self.gumbel_samplers) + (1 if self.gaussian_sampler else 0)
         seeds = [None] * num_samplers if seed is None else tf.unstack(
             tf.random.experimental.stateless_split(seed, num_samplers)
         )
-        parts = []
+        parts, log_samples = [], []
         if self.gaussian_sampler is not None:
             parts.append(self.gaussian_sampler([mean, log_var], training=training, seed=seeds.pop(0)))
         for sampler, category_logits in zip(self.gumbel_samplers, logits):
-            parts.append(sampler(category_logits, training=training, seed=seeds.pop(0)))
-        return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
+            part, log_sample = sampler(category_logits, training=training, seed=seeds.pop(0),
+                                       temperature=temperature, return_log_sample=True)
+            parts.append(part)
+            log_samples.append(log_sample)
+        latent = parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
+        return latent, (None if not log_samples or any(x is None for x in log_samples) else log_samples)
 
     def call(self, images, training=False):
         """Reconstructions [batch, H, W, C] in [0, 1] (the posterior mode at inference)."""
@@ -260,12 +307,19 @@ class JointVAE(keras.Model):
         return tf.sigmoid(self.decoder_logits(latent, training=training))
 
     def _loss_terms(self, images, training, seed=None, step=None):
+        """`losses.jointvae_loss` terms at step t (int or tensor), with "temperature" (T(t), scalar) added."""
+        temperature = losses.temperature_value(self.temperature, step)
         mean, log_var, logits = self._encode(images, training=training)
-        latent = self._sample_latent(mean, log_var, logits, training=training, seed=seed)
+        latent, log_samples = self._sample_latent_and_log_samples(
+            mean, log_var, logits, training=training, seed=seed, temperature=temperature)
         recon_logits = self.decoder_logits(latent, training=training)
-        return losses.jointvae_loss(
-            images, recon_logits, mean, log_var, logits, step, self.cont_capacity, self.disc_capacity
+        concrete = log_samples if self.discrete_kl == "concrete" else None
+        terms = losses.jointvae_loss(
+            images, recon_logits, mean, log_var, logits, step, self.cont_capacity, self.disc_capacity,
+            concrete_log_samples=concrete, temperature=temperature,
         )
+        terms[TEMPERATURE_METRIC] = temperature
+        return terms
 
     def _step_seed(self, step) -> tf.Tensor:
         """Stateless seed [2] for this step and replica: model seed, iteration, replica id."""

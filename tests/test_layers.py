@@ -93,3 +93,42 @@ def test_replicas_draw_different_noise():
     z0, z1 = (t.numpy() for t in strategy.experimental_local_results(z))
     c0, c1 = (t.numpy() for t in strategy.experimental_local_results(c))
     assert not np.allclose(z0, z1) and not np.allclose(c0, c1)
+
+
+def test_call_temperature_overrides_and_same_noise_scales_as_the_temperature_says():
+    sampler = jv.GumbelSoftmaxSampler(temperature=0.67, seed=0)
+    logits, seed = tf.random.stateless_normal([64, 5], seed=[0, 1]) * 2, tf.constant([3, 4])
+    default = sampler(logits, training=True, seed=seed)
+    np.testing.assert_array_equal(default, sampler(logits, training=True, seed=seed, temperature=0.67))
+    np.testing.assert_array_equal(default, sampler(logits, training=True, seed=seed, temperature=tf.constant(0.67)))
+    hot = sampler(logits, training=True, seed=seed, temperature=tf.constant(2.0)).numpy()
+    cold = sampler(logits, training=True, seed=seed, temperature=0.25).numpy()
+    # Same Gumbel noise g: T * log(y) = logits + g - T * logsumexp(...), so T1 log y1 - T2 log y2 is constant per row.
+    difference = 2.0 * np.log(hot) - 0.25 * np.log(cold)
+    np.testing.assert_allclose(difference - difference[:, :1], 0.0, atol=2e-4)
+    assert (cold.max(axis=1) > hot.max(axis=1)).all()
+    np.testing.assert_array_equal(cold.argmax(axis=1), hot.argmax(axis=1))  # the same Gumbel-max category
+    y, log_y = sampler(logits, training=True, seed=seed, return_log_sample=True)
+    np.testing.assert_array_equal(y, tf.exp(log_y))
+    mode, none = sampler(logits, training=False, return_log_sample=True)
+    assert none is None and set(np.unique(mode)) == {0.0, 1.0}
+
+
+def test_straight_through_is_exactly_one_hot_with_the_relaxed_gradient():
+    logits = tf.Variable(tf.random.stateless_normal([256, 6], seed=[1, 2]))
+    weights = tf.random.stateless_normal([256, 6], seed=[3, 4])
+    seed, outputs, grads = tf.constant([5, 6]), {}, {}
+    for straight in (False, True):
+        sampler = jv.GumbelSoftmaxSampler(temperature=0.5, straight_through=straight, seed=0)
+        with tf.GradientTape() as tape:
+            outputs[straight] = sampler(logits, training=True, seed=seed)
+            objective = tf.reduce_sum(outputs[straight] * weights)
+        grads[straight] = tape.gradient(objective, logits).numpy()
+    soft, hard = outputs[False].numpy(), outputs[True].numpy()
+    np.testing.assert_array_equal(hard, np.eye(6, dtype="float32")[soft.argmax(axis=1)])  # exactly, no round-off
+    np.testing.assert_array_equal(grads[True], grads[False])
+    assert np.abs(grads[True]).sum() > 0
+    st = jv.GumbelSoftmaxSampler(straight_through=True, seed=0)
+    np.testing.assert_array_equal(st(logits, training=False), tf.one_hot(tf.argmax(logits, axis=-1), 6))
+    config = st.get_config()
+    assert config["straight_through"] is True and jv.GumbelSoftmaxSampler.from_config(config).straight_through

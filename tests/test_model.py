@@ -1,4 +1,5 @@
 import os
+import re
 
 import keras
 import numpy as np
@@ -34,7 +35,7 @@ def test_fit_lowers_the_loss():
     history = model.fit(images, batch_size=64, epochs=4, verbose=0)
     after = model.evaluate(images, batch_size=64, verbose=0, return_dict=True)
     assert set(history.history) == {"loss", "reconstruction_loss", "kl_continuous", "kl_discrete",
-                                    "capacity_continuous", "capacity_discrete"}
+                                    "capacity_continuous", "capacity_discrete", "temperature"}
     assert after["reconstruction_loss"] < 0.6 * before["reconstruction_loss"]
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert int(model.optimizer.iterations) == 4 * 8
@@ -210,3 +211,114 @@ def test_mirrored_training_equals_single_device_training():
     assert single_logs["loss"][0] == pytest.approx(mirrored_logs["loss"][0], rel=1e-5)
     for a, b in zip(reference.get_weights(), mirrored.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def _closed_form_temperature(anneal, step):
+    return anneal.start * (anneal.end / anneal.start) ** (min(step, anneal.num_iters) / anneal.num_iters)
+
+
+def _record_temperatures(model):
+    """Makes every Gumbel sampler store the temperature it is called with in a variable; returns them."""
+    used = []
+    for sampler in model.gumbel_samplers:
+        variable, call = tf.Variable(-1.0, trainable=False), sampler.call
+
+        def spy(logits, temperature=None, _variable=variable, _call=call, **kwargs):
+            _variable.assign(tf.cast(temperature, tf.float32))
+            return _call(logits, temperature=temperature, **kwargs)
+
+        sampler.call = spy
+        used.append(variable)
+    return used
+
+
+def test_annealed_temperature_follows_the_optimizer_step_and_survives_save_and_load(tmp_path):
+    anneal = jv.Anneal(1.0, 0.25, 4)
+    model = _model("cont=2,disc=3,2", temperature="1.0,0.25,4")
+    assert model.temperature == anneal and model.get_config()["temperature"] == [1.0, 0.25, 4]
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=1)
+    used = _record_temperatures(model)
+    images = _squares(64)
+    logs = model.fit(images, batch_size=64, epochs=3, verbose=0).history  # one step per epoch: t = 1, 2, 3
+    np.testing.assert_allclose(logs["temperature"], [_closed_form_temperature(anneal, t) for t in (1, 2, 3)],
+                               rtol=1e-6)
+    for variable in used:  # what the samplers were given in the last train_step
+        assert float(variable) == pytest.approx(_closed_form_temperature(anneal, 3), rel=1e-6)
+    # The temperature the samplers used changes the relaxed samples as the temperature says (same noise).
+    mean, log_var, logits = model._encode(images[:16])
+    samples = [model._sample_latent(mean, log_var, logits, training=True, seed=tf.constant([1, 2]),
+                                    temperature=losses.temperature_value(model.temperature, t))[:, 2:5].numpy()
+               for t in (1, 3)]
+    t1, t3 = (_closed_form_temperature(anneal, t) for t in (1, 3))
+    difference = t1 * np.log(samples[0]) - t3 * np.log(samples[1])
+    np.testing.assert_allclose(difference - difference[:, :1], 0.0, atol=1e-4)
+
+    path = os.path.join(tmp_path, "annealed.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.temperature == anneal and loaded.get_config() == model.get_config()
+    loaded.compile(optimizer=loaded.optimizer, steps_per_execution=1)
+    logs = loaded.fit(images, batch_size=64, epochs=2, verbose=0).history  # resumes at t = 4, 5 (held at end)
+    np.testing.assert_allclose(logs["temperature"], [0.25, 0.25], rtol=1e-6)
+    assert int(loaded.optimizer.iterations) == 5
+
+
+def test_new_options_default_to_the_reference_and_round_trip():
+    config = _model("cont=2,disc=3").get_config()
+    assert config["temperature"] == 0.67 and config["straight_through"] is False
+    assert config["discrete_kl"] == "categorical"
+    model = _model("cont=2,disc=3", temperature=(2.0, 0.5, 100), straight_through=True, discrete_kl="concrete")
+    clone = jv.JointVAE.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    assert clone.temperature == jv.Anneal(2.0, 0.5, 100) and clone.gumbel_samplers[0].straight_through
+    # No temperature metric without discrete latents.
+    assert [m.name for m in _model("cont=2").metrics] == list(jv.model.METRIC_NAMES)
+    for kwargs, message in [
+        (dict(temperature="hot"), "temperature must be a number > 0 or 'start,end,num_iters' to anneal it, got 'hot'"),
+        (dict(temperature=(1.0, 0.0, 10)), "Anneal end must be > 0 and finite, got 0.0"),
+        (dict(straight_through="yes"), "straight_through must be True or False, got 'yes'"),
+        (dict(discrete_kl="gumbel"), "discrete_kl must be 'categorical' or 'concrete', got 'gumbel'"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            jv.JointVAE(latent_spec="cont=2,disc=3", **kwargs)
+
+
+def test_concrete_kl_in_training_categorical_at_evaluation():
+    model = _model("cont=2,disc=3,2", discrete_kl="concrete", temperature=0.5,
+                   disc_capacity=(0.0, 10.0, 10, 30.0))
+    images = tf.constant(_squares(32))
+    seed = tf.constant([4, 5])
+    terms = model._loss_terms(images, training=True, seed=seed, step=10)
+    mean, log_var, logits = model._encode(images, training=True)
+    _, log_samples = model._sample_latent_and_log_samples(mean, log_var, logits, training=True, seed=seed,
+                                                          temperature=0.5)
+    np.testing.assert_allclose(terms["kl_discrete_per_latent"],
+                               losses.kl_concrete_uniform(logits, log_samples, 0.5), rtol=1e-5)
+    assert terms["capacity_discrete"].numpy() == pytest.approx(10.0)  # not clipped at log 3 + log 2
+    evaluation = model._loss_terms(images, training=False, step=10)
+    np.testing.assert_allclose(evaluation["kl_discrete_per_latent"], losses.kl_categorical_uniform(logits),
+                               rtol=1e-5)
+    assert evaluation["capacity_discrete"].numpy() == pytest.approx(np.log(3) + np.log(2), rel=1e-6)
+    # Gradients of the concrete KL term reach the logits head.
+    with tf.GradientTape() as tape:
+        kl = model._loss_terms(images, training=True, seed=seed, step=10)["kl_discrete"]
+    grad = tape.gradient(kl, model.encoder.get_layer("logits_0").kernel)
+    assert grad is not None and float(tf.reduce_sum(tf.abs(grad))) > 0
+    logs = model.fit(_squares(128), batch_size=64, epochs=1, verbose=0).history
+    assert np.isfinite(logs["loss"][0]) and np.isfinite(logs["kl_discrete"][0])
+
+
+def test_mirrored_training_with_annealed_temperature_straight_through_and_concrete_kl():
+    strategy = tf.distribute.MirroredStrategy(_two_cpus())
+    anneal = jv.Anneal(1.0, 0.5, 3)
+    with strategy.scope():
+        model = jv.JointVAE(image_shape=(32, 32, 1), latent_spec="cont=3,disc=4", seed=0, temperature=anneal,
+                            straight_through=True, discrete_kl="concrete")
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    assert model.distribute_strategy.num_replicas_in_sync == 2
+    dataset = tf.data.Dataset.from_tensor_slices(_squares(64)).batch(16, drop_remainder=True)
+    logs = model.fit(dataset, epochs=2, verbose=0).history  # 4 steps per epoch
+    assert int(model.optimizer.iterations.numpy()) == 8
+    assert all(np.isfinite(v).all() for v in logs.values())
+    expected = [np.mean([_closed_form_temperature(anneal, t) for t in steps]) for steps in ((1, 2, 3, 4), (5, 6, 7, 8))]
+    np.testing.assert_allclose(logs["temperature"], expected, rtol=1e-6)
