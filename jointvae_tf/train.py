@@ -23,7 +23,12 @@ flags.DEFINE_string("preset", None, "Preset to take unset hyperparameters from (
 flags.DEFINE_string("latent_spec", None, "Latents, e.g. 'cont=10,disc=10' or 'cont=32,disc=2,2,2'.")
 flags.DEFINE_string("cont_capacity", None, "Continuous capacity 'min,max,num_iters,gamma'.")
 flags.DEFINE_string("disc_capacity", None, "Discrete capacity 'min,max,num_iters,gamma'.")
-flags.DEFINE_float("temperature", None, "Gumbel-softmax temperature.")
+flags.DEFINE_string("temperature", None, "Gumbel-softmax temperature: a number (0.67), or 'start,end,num_iters' "
+                    "(e.g. 1.0,0.5,20000) to anneal it exponentially with the training step.")
+flags.DEFINE_bool("straight_through", False, "Straight-through Gumbel-softmax: the decoder gets one-hot discrete "
+                  "samples in training, with the relaxed samples' gradients.")
+flags.DEFINE_string("discrete_kl", "categorical", "Discrete KL term in training: categorical (analytic, the "
+                    "reference's) or concrete (Monte-Carlo KL of the relaxed samples).")
 flags.DEFINE_integer("batch_size", None, "Global batch size (split across replicas).")
 flags.DEFINE_float("learning_rate", None, "Adam learning rate.")
 flags.DEFINE_integer("steps", None, "Total training steps (default: the longest capacity schedule).")

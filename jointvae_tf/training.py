@@ -21,8 +21,8 @@ import tensorflow as tf
 
 from jointvae_tf import callbacks as jv_callbacks
 from jointvae_tf import checkpoints, distribute, fileio, presets, runtime
-from jointvae_tf.latents import Capacity, LatentSpec
-from jointvae_tf.model import DEFAULT_STEPS_PER_EXECUTION, JointVAE, default_optimizer
+from jointvae_tf.latents import Capacity, LatentSpec, parse_temperature
+from jointvae_tf.model import DEFAULT_STEPS_PER_EXECUTION, JointVAE, check_options, default_optimizer
 
 log = logging.getLogger("jointvae_tf")
 
@@ -40,7 +40,9 @@ class TrainConfig:
     latent_spec: str | None = None
     cont_capacity: str | None = None
     disc_capacity: str | None = None
-    temperature: float | None = None
+    temperature: str | float | None = None  # 0.67, or "start,end,num_iters" to anneal (latents.parse_temperature)
+    straight_through: bool = False
+    discrete_kl: str = "categorical"
     batch_size: int | None = None
     learning_rate: float | None = None
     steps: int | None = None
@@ -64,8 +66,11 @@ def _positive(name: str, value, allow_none: bool = True):
 
 def validate(config: TrainConfig) -> None:
     """One-line ValueErrors for settings that cannot work."""
-    for name in ("batch_size", "learning_rate", "steps", "epochs", "steps_per_epoch", "temperature"):
+    for name in ("batch_size", "learning_rate", "steps", "epochs", "steps_per_epoch"):
         _positive(name, getattr(config, name))
+    if config.temperature is not None:
+        parse_temperature(config.temperature)
+    check_options(config.straight_through, config.discrete_kl)
     for name in ("checkpoint_every", "keep_checkpoints", "log_every", "image_every"):
         _positive(name, getattr(config, name), allow_none=False)
     if config.steps is not None and config.epochs is not None:
@@ -104,10 +109,12 @@ def resolve(config: TrainConfig, image_shape: tuple[int, int, int]) -> dict[str,
     model_config = JointVAE(
         image_shape=image_shape,
         latent_spec=spec,
-        temperature=config.temperature or preset.temperature,
+        temperature=preset.temperature if config.temperature is None else parse_temperature(config.temperature),
         cont_capacity=Capacity.coerce(config.cont_capacity) if config.cont_capacity else preset.cont_capacity,
         disc_capacity=Capacity.coerce(config.disc_capacity) if config.disc_capacity else preset.disc_capacity,
         seed=config.seed,
+        straight_through=config.straight_through,
+        discrete_kl=config.discrete_kl,
     ).get_config()
     resolved = dataclasses.asdict(config)
     resolved.update(

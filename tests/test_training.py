@@ -116,3 +116,39 @@ def test_step_checkpoint_and_stop_at_step(tmp_path):
     assert int(model.optimizer.iterations) == 7
     steps = sorted(int(p.rsplit("-", 1)[1]) for p in keeper.manager.checkpoints)
     assert steps == [3, 6, 7]
+
+
+def test_annealed_straight_through_concrete_run_resumes_the_temperature_and_records_changes(
+        tmp_path, small_data, caplog):
+    options = dict(temperature="1.0,0.5,20", straight_through=True, discrete_kl="concrete")
+    first = training.train(_config(tmp_path, steps=10, **options))
+    config = checkpoints.read_config(first["model_dir"])
+    assert config["temperature"] == "1.0,0.5,20"
+    assert config["model"]["temperature"] == [1.0, 0.5, 20]
+    assert config["model"]["straight_through"] is True and config["model"]["discrete_kl"] == "concrete"
+    assert _summary_steps(first["model_dir"], "train")["temperature"] == [10]  # a TensorBoard scalar
+    summary = training.train(_config(tmp_path, steps=20, **options))
+    # Steps 11..20 ran after the restore: the mean of T(t) = 0.5 ** (t / 20) over them.
+    expected = np.mean([0.5 ** (t / 20) for t in range(11, 21)])
+    assert summary["logs"]["temperature"] == pytest.approx(expected, rel=1e-5)
+    assert isinstance(summary["model"].temperature, jv.Anneal) and summary["model"].discrete_kl == "concrete"
+    with caplog.at_level("WARNING", logger="jointvae_tf"):
+        training.train(_config(tmp_path, steps=30, temperature="0.5"))
+    assert "resuming at step 20 with model.temperature=0.5" in caplog.text
+    history = checkpoints.read_config(first["model_dir"])["history"]
+    assert history == [{"step": 20, "changed": {"model.temperature": [[1.0, 0.5, 20], 0.5],
+                                                "model.straight_through": [True, False],
+                                                "model.discrete_kl": ["concrete", "categorical"]}}]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(temperature="hot"), "temperature must be a number > 0 or 'start,end,num_iters' to anneal it, got 'hot'"),
+    (dict(temperature="0"), "temperature must be > 0 and finite, got '0'"),
+    (dict(temperature="1,0.5,0"), "Anneal num_iters must be an integer >= 1, got 0.0"),
+    (dict(discrete_kl="gumbel"), "discrete_kl must be 'categorical' or 'concrete', got 'gumbel'"),
+    (dict(straight_through="yes"), "straight_through must be True or False, got 'yes'"),
+])
+def test_bad_temperature_and_discrete_options_are_one_line_errors(tmp_path, overrides, message):
+    with pytest.raises(ValueError) as error:
+        training.validate(_config(tmp_path, **overrides))
+    assert str(error.value) == message
