@@ -20,6 +20,10 @@ defaults: FactorVAE 10,000 variance / 10,000 train / 5,000 eval votes, MIG 10,00
 `--reference_model_dir` (a model trained by the original PyTorch code, imported through
 `jointvae_tf.compat`) with the same metrics and seed. One JSON object per epoch and a final
 summary go to stdout and, atomically, to model_dir/reproduce.json.
+
+`--cont_capacity`, `--disc_capacity`, `--temperature`, `--straight_through` and `--discrete_kl`
+try other recipes: they are passed to `training.TrainConfig`, recorded in the report, and set
+its "is_preset" to false.
 """
 
 from __future__ import annotations
@@ -47,6 +51,10 @@ flags.DEFINE_string("mnist_dir", os.path.join("..", "shared", "data", "mnist"),
 flags.DEFINE_string("cont_capacity", None, "Override the preset's continuous capacity 'min,max,iters,gamma' "
                     "(the run is then labelled as not the preset).")
 flags.DEFINE_string("disc_capacity", None, "Override the preset's discrete capacity (idem).")
+flags.DEFINE_string("temperature", None, "Override the preset's Gumbel-softmax temperature: a number, or "
+                    "'start,end,num_iters' to anneal it (idem).")
+flags.DEFINE_bool("straight_through", False, "Straight-through Gumbel-softmax samples in training (idem).")
+flags.DEFINE_string("discrete_kl", None, "Discrete KL in training: categorical (the preset's) or concrete (idem).")
 flags.DEFINE_integer("seed", 0, "Seed of training and of every metric.")
 flags.DEFINE_integer("epoch_factor_vae_variance", 1000, "dSprites per-epoch FactorVAE: points for the variances.")
 flags.DEFINE_integer("epoch_factor_vae_train", 500, "dSprites per-epoch FactorVAE: training votes.")
@@ -143,10 +151,13 @@ def main(argv):
         if epochs is None:
             print("reproduce: error: give --epochs or --minutes for dsprites", file=sys.stderr)
             return 1
-    is_preset = not (FLAGS.cont_capacity or FLAGS.disc_capacity)
+    is_preset = not (FLAGS.cont_capacity or FLAGS.disc_capacity or FLAGS.temperature is not None
+                     or FLAGS.straight_through or FLAGS.discrete_kl is not None)
     report = {
         "dataset": FLAGS.dataset, "data": dataset, "model_dir": model_dir, "preset": preset,
         "is_preset": is_preset, "cont_capacity": FLAGS.cont_capacity, "disc_capacity": FLAGS.disc_capacity,
+        "temperature": FLAGS.temperature, "straight_through": FLAGS.straight_through,
+        "discrete_kl": FLAGS.discrete_kl,
         "steps_per_epoch": steps_per_epoch, "epochs": epochs, "minutes": FLAGS.minutes, "budget": FLAGS.budget,
         "seed": FLAGS.seed, "epoch_metric_sizes": evaluation.dataclasses.asdict(epoch_sizes),
         "final_metric_sizes": evaluation.dataclasses.asdict(final_sizes), "paper": PAPER[FLAGS.dataset],
@@ -172,7 +183,9 @@ def main(argv):
             epoch += 1
             config = training.TrainConfig(
                 dataset=dataset, model_dir=model_dir, preset=preset, cont_capacity=FLAGS.cont_capacity,
-                disc_capacity=FLAGS.disc_capacity, steps=epoch * steps_per_epoch, steps_per_epoch=steps_per_epoch,
+                disc_capacity=FLAGS.disc_capacity, temperature=FLAGS.temperature,
+                straight_through=FLAGS.straight_through, discrete_kl=FLAGS.discrete_kl or "categorical",
+                steps=epoch * steps_per_epoch, steps_per_epoch=steps_per_epoch,
                 seed=FLAGS.seed, verbose=0, checkpoint_every=steps_per_epoch, image_every=10 * steps_per_epoch,
             )
             cpu0, wall0 = time.process_time(), time.perf_counter()
