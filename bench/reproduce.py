@@ -29,6 +29,7 @@ its "is_preset" to false.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 
@@ -127,6 +128,21 @@ def _measure(model, dataset, metrics, sizes):
     return values
 
 
+def _previous_rows(report_path: str, latest_step: int) -> list[dict]:
+    """The per-epoch rows an earlier run of this model_dir saved, up to its newest checkpoint's step."""
+    import json
+
+    try:
+        with open(report_path, encoding="utf-8") as file:
+            rows = json.load(file).get("per_epoch", [])
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, AttributeError) as error:
+        raise ValueError(f"{report_path} exists but cannot be read to resume its epochs ({error}): "
+                         "move it away to start the report afresh") from None
+    return [row for row in rows if isinstance(row, dict) and row.get("step", latest_step + 1) <= latest_step]
+
+
 def _table(rows, keys):
     header = ["epoch", "step", *keys, "train_cpu_min", "wall_min"]
     lines = [" | ".join(header)]
@@ -141,6 +157,7 @@ def _table(rows, keys):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from jointvae_tf import callbacks as jv_callbacks
     from jointvae_tf import checkpoints, evaluation, training
 
     dataset, preset, steps_per_epoch, epoch_metrics, final_metrics, epoch_sizes, final_sizes = _settings()
@@ -169,64 +186,92 @@ def main(argv):
         checkpoints.write_json_atomic(report_path, report)
 
     latest = checkpoints.latest_checkpoint(model_dir)
-    epoch = (checkpoints.checkpoint_step(latest) // steps_per_epoch) if latest else 0
-    wall_start = time.perf_counter()
-    train_cpu_total = train_wall_total = 0.0
-    model = None
-    try:
-        while True:
-            if epochs is not None and epoch >= epochs:
-                break
-            used = train_cpu_total if FLAGS.budget == "cpu" else train_wall_total
-            if FLAGS.minutes is not None and used >= FLAGS.minutes * 60:
-                break
-            epoch += 1
-            config = training.TrainConfig(
-                dataset=dataset, model_dir=model_dir, preset=preset, cont_capacity=FLAGS.cont_capacity,
-                disc_capacity=FLAGS.disc_capacity, temperature=FLAGS.temperature,
-                straight_through=FLAGS.straight_through, discrete_kl=FLAGS.discrete_kl or "categorical",
-                steps=epoch * steps_per_epoch, steps_per_epoch=steps_per_epoch,
-                seed=FLAGS.seed, verbose=0, checkpoint_every=steps_per_epoch, image_every=10 * steps_per_epoch,
-            )
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            summary = training.train(config)
-            train_cpu, train_wall = time.process_time() - cpu0, time.perf_counter() - wall0
-            train_cpu_total += train_cpu
-            train_wall_total += train_wall
-            model = summary["model"]
-            row = {"epoch": epoch, "step": summary["step"]}
-            row.update({k: float(v) for k, v in summary["logs"].items()})
-            row.update(_measure(model, dataset, epoch_metrics, epoch_sizes))
-            row.update(train_cpu_seconds=round(train_cpu, 1), train_wall_seconds=round(train_wall, 1),
-                       train_cpu_seconds_total=round(train_cpu_total, 1),
-                       wall_seconds_total=round(time.perf_counter() - wall_start, 1),
-                       images_per_second=round(steps_per_epoch * config_batch(summary) / train_wall, 1))
-            report["per_epoch"].append(row)
-            _print(row)
-            save()
+    latest_step = checkpoints.checkpoint_step(latest) if latest else 0
+    epoch = latest_step // steps_per_epoch
+    # A resumed run keeps the rows (and CPU and wall totals) of the epochs it already measured.
+    report["per_epoch"] = _previous_rows(report_path, latest_step)
+    done = report["per_epoch"][-1] if report["per_epoch"] else {}
+    train_cpu_total = float(done.get("train_cpu_seconds_total", 0.0))
+    train_wall_total = float(sum(row.get("train_wall_seconds") or 0.0 for row in report["per_epoch"]))
+    wall_start = time.perf_counter() - float(done.get("wall_seconds_total", 0.0))
+    model, last_step = None, latest_step
+    with jv_callbacks.StopOnSignal() as stop:  # SIGTERM/SIGINT: stop after the epoch in flight, saved
+        try:
+            if latest and latest_step % steps_per_epoch == 0 and done.get("step", 0) < latest_step:
+                # Stopped after this epoch's checkpoint but before its measurement.
+                model = checkpoints.restore_model(model_dir)
+                row = {"epoch": epoch, "step": latest_step, "measured_after_resume": True}
+                row.update(_measure(model, dataset, epoch_metrics, epoch_sizes))
+                row.update(train_cpu_seconds_total=round(train_cpu_total, 1),
+                           wall_seconds_total=round(time.perf_counter() - wall_start, 1))
+                report["per_epoch"].append(row)
+                _print(row)
+                save()
+            while not stop.received:
+                if epochs is not None and epoch >= epochs:
+                    break
+                used = train_cpu_total if FLAGS.budget == "cpu" else train_wall_total
+                if FLAGS.minutes is not None and used >= FLAGS.minutes * 60:
+                    break
+                epoch += 1
+                config = training.TrainConfig(
+                    dataset=dataset, model_dir=model_dir, preset=preset, cont_capacity=FLAGS.cont_capacity,
+                    disc_capacity=FLAGS.disc_capacity, temperature=FLAGS.temperature,
+                    straight_through=FLAGS.straight_through, discrete_kl=FLAGS.discrete_kl or "categorical",
+                    steps=epoch * steps_per_epoch, steps_per_epoch=steps_per_epoch,
+                    seed=FLAGS.seed, verbose=0, checkpoint_every=steps_per_epoch, image_every=10 * steps_per_epoch,
+                )
+                cpu0, wall0 = time.process_time(), time.perf_counter()
+                summary = training.train(config)
+                train_cpu, train_wall = time.process_time() - cpu0, time.perf_counter() - wall0
+                train_cpu_total += train_cpu
+                train_wall_total += train_wall
+                model, last_step = summary["model"], summary["step"]
+                if summary["interrupted"]:  # checkpointed mid-epoch; the next run finishes the epoch
+                    stop.received = summary["interrupted"]
+                    break
+                row = {"epoch": epoch, "step": summary["step"]}
+                row.update({k: float(v) for k, v in summary["logs"].items()})
+                row.update(_measure(model, dataset, epoch_metrics, epoch_sizes))
+                row.update(train_cpu_seconds=round(train_cpu, 1), train_wall_seconds=round(train_wall, 1),
+                           train_cpu_seconds_total=round(train_cpu_total, 1),
+                           wall_seconds_total=round(time.perf_counter() - wall_start, 1),
+                           images_per_second=round(steps_per_epoch * config_batch(summary) / train_wall, 1))
+                report["per_epoch"].append(row)
+                _print(row)
+                save()
+            if stop.received:
+                save()
+                print(f"reproduce: stopped by {stop.received} at step {last_step}, checkpointed and its epochs saved in "
+                      f"{report_path} (run the same command to resume)", file=sys.stderr)
+                return 128 + signal.Signals[stop.received].value
 
-        if model is None and latest:
-            model = checkpoints.restore_model(model_dir)
-        report["table"] = _table(report["per_epoch"], EPOCH_KEYS[FLAGS.dataset])
-        if model is not None and not FLAGS.skip_final:
-            report["final"] = _measure(model, dataset, final_metrics, final_sizes)
-            report["final"]["step"] = report["per_epoch"][-1]["step"] if report["per_epoch"] else None
-            _print({"final": report["final"]})
+            if model is None and latest:
+                model = checkpoints.restore_model(model_dir)
+            report["table"] = _table(report["per_epoch"], EPOCH_KEYS[FLAGS.dataset])
+            if model is not None and not FLAGS.skip_final:
+                report["final"] = _measure(model, dataset, final_metrics, final_sizes)
+                report["final"]["step"] = report["per_epoch"][-1]["step"] if report["per_epoch"] else None
+                _print({"final": report["final"]})
+                save()
+            if FLAGS.reference_model_dir:
+                reference, info = evaluation.load_model(FLAGS.reference_model_dir)
+                if info["dataset"] and info["dataset"] != preset:
+                    raise evaluation.EvaluationError(
+                        f"{FLAGS.reference_model_dir} was trained on {info['dataset']}, not {preset}")
+                report["reference"] = _measure(reference, dataset, final_metrics, final_sizes)
+                report["reference"].update(model=os.path.abspath(FLAGS.reference_model_dir), kind=info["kind"])
+                _print({"reference": report["reference"]})
+            report["train_cpu_minutes"] = round(train_cpu_total / 60, 2)
+            report["wall_minutes"] = round((time.perf_counter() - wall_start) / 60, 2)
             save()
-        if FLAGS.reference_model_dir:
-            reference, info = evaluation.load_model(FLAGS.reference_model_dir)
-            if info["dataset"] and info["dataset"] != preset:
-                raise evaluation.EvaluationError(
-                    f"{FLAGS.reference_model_dir} was trained on {info['dataset']}, not {preset}")
-            report["reference"] = _measure(reference, dataset, final_metrics, final_sizes)
-            report["reference"].update(model=os.path.abspath(FLAGS.reference_model_dir), kind=info["kind"])
-            _print({"reference": report["reference"]})
-        report["train_cpu_minutes"] = round(train_cpu_total / 60, 2)
-        report["wall_minutes"] = round((time.perf_counter() - wall_start) / 60, 2)
-        save()
-    except (ValueError, FileNotFoundError, FloatingPointError, RuntimeError) as error:
-        print(f"reproduce: error: {error}", file=sys.stderr)
-        return 1
+        except (ValueError, FileNotFoundError, FloatingPointError, RuntimeError) as error:
+            print(f"reproduce: error: {error}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("reproduce: interrupted again while stopping: the last checkpoint is the one saved before",
+                  file=sys.stderr)
+            return 128 + signal.SIGINT.value
     print("\n".join(report["table"]))
     _print({"summary": {k: report.get(k) for k in ("dataset", "is_preset", "final", "reference", "paper",
                                                      "train_cpu_minutes", "wall_minutes")}})

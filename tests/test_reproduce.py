@@ -1,0 +1,60 @@
+"""bench/reproduce.py end to end: a reproduction stopped by SIGTERM resumes with every measured epoch kept."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from shared_data import shared_data
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "bench", "reproduce.py")
+
+
+def _command(model_dir, mnist_dir, epochs):
+    return [sys.executable, SCRIPT, "--dataset=mnist", f"--mnist_dir={mnist_dir}", f"--model_dir={model_dir}",
+            "--steps_per_epoch=10", f"--epochs={epochs}", "--skip_final", "--seed=3"]
+
+
+def _env():
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+
+
+def _rows(model_dir):
+    with open(os.path.join(model_dir, "reproduce.json"), encoding="utf-8") as file:
+        return json.load(file)["per_epoch"]
+
+
+def test_sigterm_stops_with_its_exit_code_and_a_resume_keeps_every_measured_epoch(tmp_path):
+    mnist_dir = shared_data("mnist")
+    model_dir = str(tmp_path / "run")
+    report = os.path.join(model_dir, "reproduce.json")
+    process = subprocess.Popen(_command(model_dir, mnist_dir, epochs=1000), cwd=ROOT, env=_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (os.path.exists(report) and _rows(model_dir)):
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline, "no epoch measured in 300 s"
+            time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=300)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "reproduce: stopped by SIGTERM at step" in stderr and "Traceback" not in stderr, stderr
+    before = _rows(model_dir)
+    assert [row["epoch"] for row in before] == list(range(1, len(before) + 1))
+
+    resumed = subprocess.run(_command(model_dir, mnist_dir, epochs=len(before) + 1), cwd=ROOT, env=_env(),
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    after = _rows(model_dir)
+    # The epochs measured before the stop are kept as they were, and the run continues after them.
+    assert after[:len(before)] == before
+    assert [row["epoch"] for row in after] == list(range(1, len(before) + 2))
+    assert after[-1]["step"] == 10 * (len(before) + 1)
+    totals = [row["train_cpu_seconds_total"] for row in after]
+    assert totals == sorted(totals) and totals[-1] > totals[len(before) - 1]
