@@ -165,6 +165,18 @@ class LatentSpec:
         return slices
 
 
+def _numbers(value: "str | Sequence[float]", count: int, expected: str) -> list[float]:
+    """`count` floats from "a,b,..." or a sequence; else a ValueError `expected (count numbers), got value`."""
+    parts = value.split(",") if isinstance(value, str) else value
+    try:
+        parts = list(parts)
+        if len(parts) != count or any(isinstance(p, bool) for p in parts):
+            raise ValueError
+        return [float(p) for p in parts]
+    except (TypeError, ValueError):
+        raise ValueError(f"{expected} ({count} numbers), got {value!r}") from None
+
+
 class Capacity(NamedTuple):
     """A capacity schedule: C(t) = min(max, min + (max - min) * t / num_iters), weighted by gamma."""
 
@@ -177,17 +189,9 @@ class Capacity(NamedTuple):
     def coerce(cls, value: "Capacity | str | Sequence[float]") -> "Capacity":
         """Accepts a Capacity, a sequence `(min, max, num_iters, gamma)` or the string "min,max,num_iters,gamma"."""
         if isinstance(value, Capacity):
-            cap = value
-        else:
-            parts = value.split(",") if isinstance(value, str) else value
-            try:
-                parts = list(parts)
-                if len(parts) != 4:
-                    raise ValueError
-                cap = cls(float(parts[0]), float(parts[1]), int(float(parts[2])), float(parts[3]))
-            except (TypeError, ValueError):
-                raise ValueError(f"capacity must be 'min,max,num_iters,gamma' (4 numbers), got {value!r}") from None
-        return cap.validated()
+            return value.validated()
+        low, high, num_iters, gamma = _numbers(value, 4, "capacity must be 'min,max,num_iters,gamma'")
+        return cls(low, high, int(num_iters), gamma).validated()
 
     def validated(self) -> "Capacity":
         if not all(math.isfinite(v) for v in (self.min, self.max, self.gamma)):
@@ -220,18 +224,8 @@ class Anneal(NamedTuple):
     def coerce(cls, value: "Anneal | str | Sequence[float]") -> "Anneal":
         """Accepts an Anneal, a sequence `(start, end, num_iters)` or the string "start,end,num_iters"."""
         if isinstance(value, Anneal):
-            anneal = value
-        else:
-            parts = value.split(",") if isinstance(value, str) else value
-            try:
-                parts = list(parts)
-                if len(parts) != 3 or any(isinstance(p, bool) for p in parts):
-                    raise ValueError
-                anneal = cls(float(parts[0]), float(parts[1]), float(parts[2]))
-            except (TypeError, ValueError):
-                raise ValueError(
-                    f"temperature annealing must be 'start,end,num_iters' (3 numbers), got {value!r}") from None
-        return anneal.validated()
+            return value.validated()
+        return cls(*_numbers(value, 3, "temperature annealing must be 'start,end,num_iters'")).validated()
 
     def validated(self) -> "Anneal":
         for name in ("start", "end"):
