@@ -57,6 +57,8 @@ flags.DEFINE_string("temperature", None, "Override the preset's Gumbel-softmax t
 flags.DEFINE_bool("straight_through", False, "Straight-through Gumbel-softmax samples in training (idem).")
 flags.DEFINE_string("discrete_kl", None, "Discrete KL in training: categorical (the preset's) or concrete (idem).")
 flags.DEFINE_integer("seed", 0, "Seed of training and of every metric.")
+flags.DEFINE_integer("measure_every", 1, "Measure the model every N epochs (and after the last one); the other "
+                     "epochs keep only their training averages. Long runs spend less time measuring.", lower_bound=1)
 flags.DEFINE_integer("epoch_factor_vae_variance", 1000, "dSprites per-epoch FactorVAE: points for the variances.")
 flags.DEFINE_integer("epoch_factor_vae_train", 500, "dSprites per-epoch FactorVAE: training votes.")
 flags.DEFINE_integer("epoch_factor_vae_eval", 300, "dSprites per-epoch FactorVAE: evaluation votes.")
@@ -197,7 +199,8 @@ def main(argv):
     model, last_step = None, latest_step
     with jv_callbacks.StopOnSignal() as stop:  # SIGTERM/SIGINT: stop after the epoch in flight, saved
         try:
-            if latest and latest_step % steps_per_epoch == 0 and done.get("step", 0) < latest_step:
+            if (latest and latest_step % steps_per_epoch == 0 and done.get("step", 0) < latest_step
+                    and (latest_step // steps_per_epoch) % FLAGS.measure_every == 0):
                 # Stopped after this epoch's checkpoint but before its measurement.
                 model = checkpoints.restore_model(model_dir)
                 row = {"epoch": epoch, "step": latest_step, "measured_after_resume": True}
@@ -232,7 +235,8 @@ def main(argv):
                     break
                 row = {"epoch": epoch, "step": summary["step"]}
                 row.update({k: float(v) for k, v in summary["logs"].items()})
-                row.update(_measure(model, dataset, epoch_metrics, epoch_sizes))
+                if epoch % FLAGS.measure_every == 0 or epoch == epochs:
+                    row.update(_measure(model, dataset, epoch_metrics, epoch_sizes))
                 row.update(train_cpu_seconds=round(train_cpu, 1), train_wall_seconds=round(train_wall, 1),
                            train_cpu_seconds_total=round(train_cpu_total, 1),
                            wall_seconds_total=round(time.perf_counter() - wall_start, 1),

@@ -15,7 +15,7 @@ SCRIPT = os.path.join(ROOT, "bench", "reproduce.py")
 
 def _command(model_dir, mnist_dir, epochs):
     return [sys.executable, SCRIPT, "--dataset=mnist", f"--mnist_dir={mnist_dir}", f"--model_dir={model_dir}",
-            "--steps_per_epoch=10", f"--epochs={epochs}", "--skip_final", "--seed=3"]
+            "--steps_per_epoch=10", f"--epochs={epochs}", "--skip_final", "--seed=3", "--measure_every=2"]
 
 
 def _env():
@@ -58,3 +58,7 @@ def test_sigterm_stops_with_its_exit_code_and_a_resume_keeps_every_measured_epoc
     assert after[-1]["step"] == 10 * (len(before) + 1)
     totals = [row["train_cpu_seconds_total"] for row in after]
     assert totals == sorted(totals) and totals[-1] > totals[len(before) - 1]
+    # --measure_every=2: even epochs and the last one are measured, the others keep their training averages.
+    measured = [row["epoch"] for row in after if "discrete_accuracy" in row]
+    assert measured == [e for e in range(1, len(after) + 1) if e % 2 == 0 or e == len(after)]
+    assert all("reconstruction_loss" in row for row in after)
