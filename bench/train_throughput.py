@@ -13,9 +13,14 @@ creation and all callbacks), as the reference times its loop. What `fit` spends 
 wake-up (its sleep doubles up to seconds), a fixed cost per `fit` call, not per step,
 that measured 0 to 5.1 s here and made short timings jump between two values.
 
+`--precision` builds our model under a Keras dtype policy (float32, mixed_bfloat16 or
+mixed_float16, see `jointvae_tf.precision_policy`); the reference always runs float32.
+bfloat16 pays off only on hardware with bfloat16 arithmetic (CPUs with AVX-512 BF16 or
+AMX, TPUs), float16 on GPUs.
+
 Prints one JSON object.
 
-    python bench/train_throughput.py [--steps 200] [--rounds 3] [--configs 32,64]
+    python bench/train_throughput.py [--steps 200] [--rounds 3] [--configs 32,64] [--precision float32]
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ TORCH_REFERENCE = os.path.join(ROOT, "..", "shared", "bench", "torch_reference.p
 CONFIGS = {32: ((32, 32, 1), "cont=10,disc=10"), 64: ((64, 64, 1), "cont=6,disc=3")}
 
 
-def jointvae_images_per_s(size: int, steps: int, batch: int, warmup: int, compile_kwargs: dict) -> dict:
+def jointvae_images_per_s(size: int, steps: int, batch: int, warmup: int, compile_kwargs: dict,
+                          precision: str = "float32") -> dict:
     import jointvae_tf as jv  # first, as the README imports it: it asks TensorFlow for oneDNN kernels
     import keras
     import numpy as np
@@ -45,8 +51,9 @@ def jointvae_images_per_s(size: int, steps: int, batch: int, warmup: int, compil
 
     image_shape, spec = CONFIGS[size]
     keras.utils.set_random_seed(0)
-    model = jv.JointVAE(image_shape=image_shape, latent_spec=spec, seed=0)
-    model.compile(optimizer=keras.optimizers.Adam(5e-4), **compile_kwargs)
+    with jv.precision_policy(precision):
+        model = jv.JointVAE(image_shape=image_shape, latent_spec=spec, seed=0)
+        model.compile(optimizer=keras.optimizers.Adam(5e-4), **compile_kwargs)
     images = (np.random.RandomState(0).rand(8 * batch, *image_shape) > 0.5).astype("float32")
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(batch, drop_remainder=True).cache().repeat()
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
@@ -83,11 +90,12 @@ def torch_images_per_s(size: int, steps: int, batch: int) -> float | None:
     return float(json.loads(out.strip().splitlines()[-1])["images_per_s"])
 
 
-def _ours_in_subprocess(size, steps, batch, warmup, compile_kwargs) -> dict:
+def _ours_in_subprocess(size, steps, batch, warmup, compile_kwargs, precision) -> dict:
     """One measurement in a fresh process, as the torch reference runs, so neither inherits the other's state."""
     out = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--worker", str(size), "--steps", str(steps),
-         "--batch", str(batch), "--warmup", str(warmup), "--compile", json.dumps(compile_kwargs)],
+         "--batch", str(batch), "--warmup", str(warmup), "--compile", json.dumps(compile_kwargs),
+         "--precision", precision],
         check=True, capture_output=True, text=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -104,20 +112,29 @@ def main():
         "--compile", default="{}",
         help='JSON of extra compile() arguments to compare against the defaults, e.g. \'{"jit_compile": true}\'',
     )
+    parser.add_argument("--precision", default="float32",
+                        help="Keras dtype policy of our model: float32, mixed_bfloat16 or mixed_float16")
     parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     compile_kwargs = json.loads(args.compile)
     if args.worker is not None:
-        print(json.dumps(jointvae_images_per_s(args.worker, args.steps, args.batch, args.warmup, compile_kwargs)))
+        print(json.dumps(jointvae_images_per_s(args.worker, args.steps, args.batch, args.warmup, compile_kwargs,
+                                               args.precision)))
         return
+    from jointvae_tf.model import check_precision  # loads TensorFlow here too; each measurement runs apart
+
+    try:
+        check_precision(args.precision)
+    except ValueError as error:
+        sys.exit(f"--precision: {error}")
     result = {"batch": args.batch, "steps": args.steps, "rounds": args.rounds, "compile": compile_kwargs,
-              "cpu_count": os.cpu_count(), "configs": {}}
+              "precision": args.precision, "cpu_count": os.cpu_count(), "configs": {}}
     for size in (int(s) for s in args.configs.split(",")):
         if size not in CONFIGS:
             sys.exit(f"--configs: unknown size {size}; allowed: {sorted(CONFIGS)}")
         ours, theirs, delays, onednn = [], [], [], set()
         for _ in range(args.rounds):
-            run = _ours_in_subprocess(size, args.steps, args.batch, args.warmup, compile_kwargs)
+            run = _ours_in_subprocess(size, args.steps, args.batch, args.warmup, compile_kwargs, args.precision)
             ours.append(run["images_per_s"])
             delays.append(run["fit_return_delay_s"])
             onednn.add(run["onednn"])

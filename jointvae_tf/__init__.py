@@ -3,6 +3,7 @@
 Public API:
     LatentSpec, Capacity, Anneal  the latent space, the capacity schedules, an annealed temperature
     JointVAE                      the keras.Model (custom train_step / test_step)
+    precision_policy              builds a JointVAE under mixed_bfloat16 / mixed_float16 (a Keras dtype policy)
     GaussianSampler, GumbelSoftmaxSampler   tfd-backed sampling layers
     losses                        the objective as pure functions
     data, metrics, viz, compat    loaded on first use
@@ -23,7 +24,7 @@ runtime.request_onednn()
 from jointvae_tf import losses
 from jointvae_tf.latents import Anneal, Capacity, LatentSpec
 from jointvae_tf.layers import GaussianSampler, GumbelSoftmaxSampler
-from jointvae_tf.model import JointVAE
+from jointvae_tf.model import JointVAE, precision_policy
 
 __version__ = "0.1.0"
 
@@ -46,6 +47,7 @@ __all__ = [
     "JointVAE",
     "LatentSpec",
     "losses",
+    "precision_policy",
     "runtime",
     *_LAZY_SUBMODULES,
 ]

@@ -169,7 +169,8 @@ class ModelDirLock:
 
 
 # Settings a resumed run may change; each change is logged and recorded in config.json "history".
-TRACKED_SETTINGS = ("dataset", "data_dir", "channels", "batch_size", "learning_rate", "seed", "strategy")
+TRACKED_SETTINGS = ("dataset", "data_dir", "channels", "batch_size", "learning_rate", "seed", "strategy",
+                    "precision")
 TRACKED_MODEL_SETTINGS = ("temperature", "cont_capacity", "disc_capacity", "straight_through", "discrete_kl")
 
 
@@ -291,18 +292,36 @@ def checkpoint_step(path: str) -> int:
         raise ValueError(f"checkpoint {path} is not named ckpt-<step>") from None
 
 
+LOSS_SCALE = "loss_scale"
+
+
 class Checkpointer:
     """Saves and restores model + optimizer in model_dir/checkpoints, keeping the last `max_to_keep`.
 
     The optimizer's variables are created before restoring, so its iteration count (which
     drives the capacity schedules) and Adam's moments come back too.
+
+    Under mixed_float16 the model's optimizer is a `keras.optimizers.LossScaleOptimizer`:
+    its inner optimizer is saved as "optimizer", in the same layout as without loss
+    scaling, and its loss scale apart as "loss_scale", so float32, mixed_bfloat16 and
+    mixed_float16 runs restore each other's checkpoints (a checkpoint without a loss
+    scale leaves a LossScaleOptimizer's at its initial value).
     """
 
     def __init__(self, model: JointVAE, model_dir: str, max_to_keep: int = 3):
         self.model, self.model_dir = model, model_dir
         objects = {"model": model}
-        if getattr(model, "optimizer", None) is not None:
-            objects["optimizer"] = model.optimizer
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None:
+            if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+                if not optimizer.built:  # its loss scale variables are made by build()
+                    optimizer.build(model.trainable_variables)
+                objects["optimizer"] = optimizer.inner_optimizer
+                objects[LOSS_SCALE] = tf.train.Checkpoint(
+                    dynamic_scale=optimizer.dynamic_scale, step_counter=optimizer.step_counter)
+            else:
+                objects["optimizer"] = optimizer
+        self._objects = objects
         self.checkpoint = tf.train.Checkpoint(**objects)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(model_dir, CHECKPOINT_SUBDIR), max_to_keep=max_to_keep
@@ -328,11 +347,20 @@ class Checkpointer:
         if path is None:
             return None
         optimizer = getattr(self.model, "optimizer", None)
-        if optimizer is not None:
+        if optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
-        status = self.checkpoint.restore(path)
+        checkpoint = self.checkpoint
+        if LOSS_SCALE in self._objects and not _has_loss_scale(path):
+            # Saved without loss scaling (float32 or mixed_bfloat16): restore all but the loss scale.
+            checkpoint = tf.train.Checkpoint(**{k: v for k, v in self._objects.items() if k != LOSS_SCALE})
+        status = checkpoint.restore(path)
         status.assert_existing_objects_matched()
         return path
+
+
+def _has_loss_scale(path: str) -> bool:
+    """Whether the checkpoint at `path` holds a LossScaleOptimizer's loss scale (see `Checkpointer`)."""
+    return any(name.startswith(LOSS_SCALE + "/") for name, _ in tf.train.list_variables(path))
 
 
 def save_model_dir(model: JointVAE, model_dir: str, extra_config: dict[str, Any] | None = None) -> str:

@@ -10,6 +10,11 @@ the model seed, the optimizer's iteration and the replica id, so every replica o
 a `tf.distribute` strategy draws different noise and a restored run repeats its
 noise. Called without a seed in training, a layer draws one from its own
 `keras.random.SeedGenerator`.
+
+Both always compute in float32 (their dtype policy is "float32" unless one is passed),
+whatever the global Keras policy: under mixed precision ("mixed_bfloat16",
+"mixed_float16") Keras casts their inputs to float32, as tfp's distributions need
+(they refuse bfloat16) and as sampling, the KL terms and the temperature should be.
 """
 
 from __future__ import annotations
@@ -29,9 +34,10 @@ def replica_seed(seed: tf.Tensor) -> tf.Tensor:
 
 
 class _StatelessSampler(keras.layers.Layer):
-    """Shared plumbing: a layer-owned SeedGenerator and the `deterministic` switch."""
+    """Shared plumbing: a layer-owned SeedGenerator, the `deterministic` switch and the float32 policy."""
 
     def __init__(self, seed: int | None = None, deterministic: bool = False, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # not the global (possibly mixed) policy: see the module docstring
         super().__init__(**kwargs)
         self.seed = seed
         self.deterministic = bool(deterministic)

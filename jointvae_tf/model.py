@@ -10,6 +10,16 @@ at the first step, so they survive a checkpoint restore), the loss is back-propa
 divided by H*W (the reference normalises by the number of pixels) and by the number of
 replicas (Keras sums gradients across replicas), and Adam uses epsilon 1e-8. Metrics
 report the loss unscaled, and the temperature of the step.
+
+Mixed precision is Keras' own: build the model under a global dtype policy
+(`keras.config.set_dtype_policy("mixed_bfloat16")` or "mixed_float16", or the
+`precision_policy` context manager). The networks then compute in bfloat16/float16 with
+float32 variables; the encoder's outputs and the decoder's logits are cast to float32,
+so sampling, the KL terms, the capacities and the reconstruction log-likelihood are
+float32. Under "mixed_float16", `compile` wraps the optimizer in a
+`keras.optimizers.LossScaleOptimizer` (Keras does), and `train_step` scales the loss
+with `optimizer.scale_loss` (the identity for other optimizers); its `apply_gradients`
+unscales the gradients and skips steps whose gradients are not finite.
 """
 
 from __future__ import annotations
@@ -48,6 +58,30 @@ METRIC_NAMES = (
 # Reported as well by models with discrete latents: the Gumbel-softmax temperature of the step.
 TEMPERATURE_METRIC = "temperature"
 DISCRETE_KLS = ("categorical", "concrete")
+# Keras dtype policies a JointVAE is built and trained under (see `precision_policy`).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def check_precision(precision) -> None:
+    """A one-line ValueError unless `precision` is one of PRECISIONS."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be float32, mixed_bfloat16 or mixed_float16, got {precision!r}")
+
+
+@contextlib.contextmanager
+def precision_policy(precision: str):
+    """Sets Keras' global dtype policy to `precision` (one of PRECISIONS) for the block, then restores the previous one.
+
+    Build (and compile) a JointVAE inside it: its layers keep the policy they were built
+    with, so training may run after the block, and later models are not affected.
+    """
+    check_precision(precision)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def check_options(straight_through, discrete_kl) -> None:
@@ -268,10 +302,14 @@ class JointVAE(keras.Model):
 
     # ------------------------------------------------------------ forward
     def _encode(self, images, training=False):
-        """Encoder outputs as (mean or None, log_var or None, [logits_i])."""
-        outputs = self.encoder(images, training=training)
+        """Encoder outputs as (mean or None, log_var or None, [logits_i]), float32 under any dtype policy."""
+        outputs = {name: tf.cast(value, tf.float32) for name, value in self.encoder(images, training=training).items()}
         logits = [outputs[f"logits_{i}"] for i in range(self.latent_spec.num_discrete)]
         return outputs.get("mean"), outputs.get("log_var"), logits
+
+    def _decode_logits(self, latent, training=False) -> tf.Tensor:
+        """Decoder logits [batch, H, W, C] of latents [batch, latent_dim], float32 under any dtype policy."""
+        return tf.cast(self.decoder_logits(latent, training=training), tf.float32)
 
     def _sample_latent(self, mean, log_var, logits, training=False, seed=None, temperature=None) -> tf.Tensor:
         """Concatenates [z, c_1, ..., c_n] [batch, latent_dim]; see `_sample_latent_and_log_samples`."""
@@ -304,7 +342,7 @@ class JointVAE(keras.Model):
         images = self._check_images(images)
         mean, log_var, logits = self._encode(images, training=training)
         latent = self._sample_latent(mean, log_var, logits, training=training)
-        return tf.sigmoid(self.decoder_logits(latent, training=training))
+        return tf.sigmoid(self._decode_logits(latent, training=training))
 
     def _loss_terms(self, images, training, seed=None, step=None):
         """`losses.jointvae_loss` terms at step t (int or tensor), with "temperature" (T(t), scalar) added."""
@@ -312,7 +350,7 @@ class JointVAE(keras.Model):
         mean, log_var, logits = self._encode(images, training=training)
         latent, log_samples = self._sample_latent_and_log_samples(
             mean, log_var, logits, training=training, seed=seed, temperature=temperature)
-        recon_logits = self.decoder_logits(latent, training=training)
+        recon_logits = self._decode_logits(latent, training=training)
         concrete = log_samples if self.discrete_kl == "concrete" else None
         terms = losses.jointvae_loss(
             images, recon_logits, mean, log_var, logits, step, self.cont_capacity, self.disc_capacity,
@@ -344,6 +382,8 @@ class JointVAE(keras.Model):
         with tf.GradientTape() as tape:
             terms = self._loss_terms(images, training=True, seed=self._step_seed(step), step=step)
             scaled_loss = terms["loss"] / float(height * width * num_replicas)
+            # A LossScaleOptimizer (mixed_float16) multiplies by its loss scale; apply_gradients divides it out.
+            scaled_loss = self.optimizer.scale_loss(scaled_loss)
         variables = self.trainable_variables
         gradients = tape.gradient(scaled_loss, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))

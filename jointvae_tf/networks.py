@@ -9,6 +9,11 @@ Conv2DTranspose(k4, s2, 'same', ReLU) x [(64 for 64x64), 32, 32] -> Conv2DTransp
 logits. The sigmoid stays outside the logits network so that the loss is a stable
 BCE on logits.
 
+Under a mixed Keras dtype policy ("mixed_bfloat16", "mixed_float16") the layers compute
+in the policy's dtype with float32 variables; the networks' inputs are float32, and so
+is the decoder's output (`build_decoder`). `JointVAE` casts the encoder's outputs and
+the decoder's logits to float32 before sampling and the loss.
+
 With kernel 4 and stride 2, Keras 'same' padding reproduces PyTorch's padding=1 for
 both convolutions and transposed convolutions, so weights port layer for layer.
 
@@ -126,8 +131,12 @@ def build_decoder_logits(
 
 
 def build_decoder(decoder_logits: keras.Model, name: str = "decoder") -> keras.Model:
-    """Wraps a logits network with the output sigmoid: latent [batch, latent_dim] -> images in [0, 1]."""
+    """Wraps a logits network with the output sigmoid: latent [batch, latent_dim] -> images in [0, 1].
+
+    The sigmoid computes in float32 whatever the global dtype policy, so under mixed
+    precision the decoder (and what is exported of it) still returns float32 images.
+    """
     latent = keras.Input(shape=decoder_logits.input_shape[1:], name="latent")
-    images = keras.layers.Activation("sigmoid", name="sigmoid")(decoder_logits(latent))
+    images = keras.layers.Activation("sigmoid", dtype="float32", name="sigmoid")(decoder_logits(latent))
     return keras.Model(latent, images, name=name)
 

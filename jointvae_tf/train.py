@@ -37,6 +37,8 @@ flags.DEFINE_integer("steps_per_epoch", None, "Steps per Keras epoch (default: o
 flags.DEFINE_string("model_dir", os.path.join("runs", "dsprites"), "Where checkpoints, logs, pictures and config.json go.")
 flags.DEFINE_integer("seed", 0, "Seed of data order, initial weights and sampling noise.")
 flags.DEFINE_enum("strategy", "auto", ["auto", "default", "mirrored", "multi_worker"], "tf.distribute strategy.")
+flags.DEFINE_string("precision", "float32", "Keras dtype policy: float32, mixed_bfloat16 (CPUs with AVX-512 BF16, "
+                    "TPUs) or mixed_float16 (GPUs; with loss scaling). Variables stay float32.")
 flags.DEFINE_integer("cpu_replicas", 1, "Split the CPU into N logical devices (mirrored training without GPUs).")
 flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
 flags.DEFINE_integer("keep_checkpoints", 3, "How many recent checkpoints to keep.")

@@ -22,7 +22,8 @@ import tensorflow as tf
 from jointvae_tf import callbacks as jv_callbacks
 from jointvae_tf import checkpoints, distribute, fileio, presets, runtime
 from jointvae_tf.latents import Capacity, LatentSpec, parse_temperature
-from jointvae_tf.model import DEFAULT_STEPS_PER_EXECUTION, JointVAE, check_options, default_optimizer
+from jointvae_tf.model import (DEFAULT_STEPS_PER_EXECUTION, JointVAE, check_options, check_precision,
+                               default_optimizer, precision_policy)
 
 log = logging.getLogger("jointvae_tf")
 
@@ -50,6 +51,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None
     seed: int = 0
     strategy: str = "auto"
+    precision: str = "float32"  # the Keras dtype policy the model is built under: model.PRECISIONS
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     log_every: int = 100
@@ -71,6 +73,7 @@ def validate(config: TrainConfig) -> None:
     if config.temperature is not None:
         parse_temperature(config.temperature)
     check_options(config.straight_through, config.discrete_kl)
+    check_precision(config.precision)
     for name in ("checkpoint_every", "keep_checkpoints", "log_every", "image_every"):
         _positive(name, getattr(config, name), allow_none=False)
     if config.steps is not None and config.epochs is not None:
@@ -199,7 +202,8 @@ def _train_locked(config: TrainConfig, model_dir: str, stop_on_signal) -> dict[s
     steps_per_execution = None if replicas > 1 else math.gcd(
         DEFAULT_STEPS_PER_EXECUTION, steps_per_epoch, total_steps, start_hint
     )
-    with strategy.scope():
+    # The model is built under the run's dtype policy; the previous global policy is back afterwards.
+    with strategy.scope(), precision_policy(config.precision):
         model = JointVAE.from_config(resolved["model"])
         model.compile(optimizer=default_optimizer(resolved["learning_rate"]), steps_per_execution=steps_per_execution)
         checkpointer = checkpoints.Checkpointer(model, model_dir, max_to_keep=config.keep_checkpoints)
