@@ -253,15 +253,42 @@ class JointVAE(keras.Model):
             **kwargs,
         )
 
+    def get_compile_config(self):
+        """Keras' compile config, with "loss_scale": True when the optimizer is a LossScaleOptimizer (mixed_float16)."""
+        config = super().get_compile_config()
+        if config and isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            config["loss_scale"] = True
+        return config
+
     def compile_from_config(self, config):
-        """Re-compiles a loaded model (so `.keras` files restore the optimizer and its iteration count)."""
+        """Re-compiles a loaded model (so `.keras` files restore the optimizer and its iteration count).
+
+        The optimizer is wrapped in a LossScaleOptimizer exactly when the saved one was, whatever
+        the loading process' dtype policy, so that the saved optimizer variables fit it: a
+        mixed_float16 model loads in a float32 process (still scaling its loss), and a float32
+        or mixed_bfloat16 one under mixed_float16 (without loss scaling: compile it again for that).
+        """
         config = keras.saving.deserialize_keras_object(config)
         if config.get("loss") is not None:
             raise ValueError(f"JointVAE computes its own loss, found loss={config['loss']!r} in the compile config")
         config.pop("loss", None)
-        self.compile(**config)
+        if config.pop("loss_scale", False) and config.get("optimizer") is not None:
+            config["optimizer"] = keras.optimizers.LossScaleOptimizer(keras.optimizers.get(config["optimizer"]))
+        self.compile(**config, auto_scale_loss=False)
         if self.optimizer is not None and self.built:
             self.optimizer.build(self.trainable_variables)
+
+    def _trackable_children(self, save_type="checkpoint", **kwargs):
+        """TensorFlow checkpoint dependencies, without the optimizer: checkpoints hold it beside the model.
+
+        `checkpoints.Checkpointer` saves the optimizer as a root object of its own (for a
+        LossScaleOptimizer, the inner optimizer, and the loss scale apart); a second path to it
+        through the model would tie the checkpoint's layout to whether the loss is scaled.
+        """
+        children = super()._trackable_children(save_type, **kwargs)
+        if save_type == "checkpoint":
+            children.pop("optimizer", None)
+        return children
 
     @property
     def metrics(self):

@@ -4,6 +4,7 @@ import os
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import jointvae_tf as jv
 from jointvae_tf import checkpoints
@@ -190,3 +191,36 @@ def test_resumed_runs_record_changed_settings(caplog):
     again = dict(resolved, learning_rate=1e-4)
     assert checkpoints.record_changes(resolved, again, 200) == history + [
         {"step": 200, "changed": {"learning_rate": [5e-4, 1e-4]}}]
+
+
+def _compiled(precision):
+    with jv.precision_policy(precision):
+        model = jv.JointVAE(latent_spec="cont=3,disc=4", seed=0)
+        model.compile()
+    return model
+
+
+def test_loss_scale_is_checkpointed_apart_so_every_precision_restores_every_other(tmp_path):
+    """A LossScaleOptimizer's inner optimizer is saved as "optimizer", its loss scale as "loss_scale"."""
+    model, _ = _trained(steps=3)  # float32
+    checkpoints.Checkpointer(model, str(tmp_path / "float32")).save()
+    scaled = _compiled("mixed_float16")
+    assert isinstance(scaled.optimizer, keras.optimizers.LossScaleOptimizer)
+    keeper = checkpoints.Checkpointer(scaled, str(tmp_path / "float32"))
+    keeper.restore()  # no loss scale in it: the rest restores, the scale stays at its start
+    assert int(scaled.optimizer.iterations) == 3 and float(scaled.optimizer.dynamic_scale) == 32768.0
+    for a, b in zip(scaled.optimizer.inner_optimizer.variables, model.optimizer.variables):
+        np.testing.assert_array_equal(a, b)
+    scaled.optimizer.dynamic_scale.assign(1024.0)
+    path = checkpoints.Checkpointer(scaled, str(tmp_path / "float16")).save()
+    names = {name for name, _ in tf.train.list_variables(path)}
+    assert "loss_scale/dynamic_scale/.ATTRIBUTES/VARIABLE_VALUE" in names
+    assert not any(name.startswith("optimizer/inner_optimizer") for name in names)  # float32's layout
+    again = _compiled("mixed_float16")
+    checkpoints.Checkpointer(again, str(tmp_path / "float16")).restore()
+    assert float(again.optimizer.dynamic_scale) == 1024.0 and int(again.optimizer.iterations) == 3
+    plain = _compiled("float32")
+    checkpoints.Checkpointer(plain, str(tmp_path / "float16")).restore()
+    assert int(plain.optimizer.iterations) == 3
+    for a, b in zip(plain.weights, model.weights):
+        np.testing.assert_array_equal(a, b)
