@@ -132,3 +132,25 @@ def test_straight_through_is_exactly_one_hot_with_the_relaxed_gradient():
     np.testing.assert_array_equal(st(logits, training=False), tf.one_hot(tf.argmax(logits, axis=-1), 6))
     config = st.get_config()
     assert config["straight_through"] is True and jv.GumbelSoftmaxSampler.from_config(config).straight_through
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_samplers_compute_in_float32_under_a_mixed_policy(policy):
+    """tfp refuses bfloat16 ("data type ... not inexact"): under a mixed policy the samplers take float32."""
+    with jv.precision_policy(policy):
+        gaussian, gumbel = jv.GaussianSampler(seed=0), jv.GumbelSoftmaxSampler(seed=0, straight_through=True)
+        dense = keras.layers.Dense(3)
+    assert keras.config.dtype_policy().name == "float32"  # the block restored the global policy
+    assert dense.compute_dtype != "float32"
+    for sampler in (gaussian, gumbel):
+        assert sampler.compute_dtype == "float32" and sampler.dtype_policy.name == "float32"
+    low = dense(tf.random.stateless_normal([8, 4], seed=[0, 1]))  # logits in the policy's dtype
+    assert low.dtype == dense.compute_dtype
+    seed = tf.constant([1, 2])
+    c, log_c = gumbel(low, training=True, seed=seed, temperature=tf.constant(0.5), return_log_sample=True)
+    z = gaussian([low, low], training=True, seed=seed)
+    assert c.dtype == log_c.dtype == z.dtype == tf.float32
+    expected = jv.GumbelSoftmaxSampler(seed=0, straight_through=True)(tf.cast(low, tf.float32), training=True,
+                                                                       seed=seed, temperature=0.5)
+    np.testing.assert_array_equal(c, expected)
+    assert jv.GumbelSoftmaxSampler.from_config(gumbel.get_config()).compute_dtype == "float32"

@@ -322,3 +322,80 @@ def test_mirrored_training_with_annealed_temperature_straight_through_and_concre
     assert all(np.isfinite(v).all() for v in logs.values())
     expected = [np.mean([_closed_form_temperature(anneal, t) for t in steps]) for steps in ((1, 2, 3, 4), (5, 6, 7, 8))]
     np.testing.assert_allclose(logs["temperature"], expected, rtol=1e-6)
+
+
+def _model_under(policy, spec="cont=3,disc=4", **kwargs):
+    """`_model` built and compiled under the Keras dtype policy `policy` (the global policy is restored after)."""
+    with jv.precision_policy(policy):
+        return _model(spec, **kwargs)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_trains_with_float32_variables_and_loss_terms(policy, tmp_path):
+    model = _model_under(policy, temperature=jv.Anneal(1.0, 0.5, 10), straight_through=True, discrete_kl="concrete")
+    compute = policy.split("_")[1]
+    assert keras.config.dtype_policy().name == "float32"
+    assert model.dtype_policy.name == policy
+    for network in (model.encoder, model.decoder_logits):
+        assert {layer.compute_dtype for layer in network.layers if layer.weights} == {compute}
+    assert model.decoder.get_layer("sigmoid").compute_dtype == "float32"
+    assert {v.dtype for v in model.weights if "int" not in v.dtype} == {"float32"}
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
+    images = _squares(64)
+    logs = model.fit(images, batch_size=16, epochs=2, verbose=0).history  # 8 steps
+    assert all(np.isfinite(v).all() for v in logs.values()), logs
+    assert int(model.optimizer.iterations) == 8
+    assert logs["temperature"][-1] < logs["temperature"][0]
+    for training in (True, False):
+        terms = model._loss_terms(images[:8], training=training, seed=tf.constant([1, 2]), step=3)
+        assert {name: t.dtype for name, t in terms.items()} == {name: tf.float32 for name in terms}
+    encoded = model.encode(images[:4])
+    for output in (encoded["mean"], encoded["log_var"], *encoded["logits"], model.latent(images[:4]),
+                   model.reconstruct(images[:4]), model.sample(2, seed=0)):
+        assert output.dtype == tf.float32
+    assert {v.dtype for v in model.weights if "int" not in v.dtype} == {"float32"}
+    # A .keras round trip: under the same policy the same model; in a float32 process the same float32 weights.
+    path = os.path.join(tmp_path, "model.keras")
+    model.save(path)
+    with jv.precision_policy(policy):
+        same = keras.models.load_model(path)
+    np.testing.assert_array_equal(same.reconstruct(images[:8]), model.reconstruct(images[:8]))
+    as_float32 = keras.models.load_model(path)
+    assert as_float32.encoder.get_layer("conv_0").compute_dtype == "float32"
+    for loaded in (same, as_float32):
+        assert loaded.get_config() == model.get_config()
+        assert int(loaded.optimizer.iterations) == 8
+        for a, b in zip(loaded.get_weights(), model.get_weights()):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(as_float32.reconstruct(images[:8]), model.reconstruct(images[:8]), atol=0.1)
+
+
+def test_mixed_bfloat16_learns_as_float32_does():
+    """Same seed, data and 120 steps: the held-out reconstruction loss within 6% of float32's.
+
+    Measured on seeds 0, 1, 2: mixed_bfloat16 ended 4.4%, 3.0% and 3.4% below float32 (218.4 vs
+    208.9 nats for seed 0, from about 650 before training).
+    """
+    images, held_out = _squares(640), _squares(256, seed=1)
+    losses = {}
+    for policy in ("float32", "mixed_bfloat16"):
+        model = _model_under(policy, cont_capacity=(0.0, 5.0, 1000, 30.0), disc_capacity=(0.0, 1.0, 1000, 30.0))
+        model.fit(images, batch_size=32, epochs=6, verbose=0, shuffle=False)
+        assert int(model.optimizer.iterations) == 120
+        losses[policy] = model.evaluate(held_out, batch_size=64, verbose=0, return_dict=True)["reconstruction_loss"]
+    assert losses["float32"] < 300  # it learned (about 650 before training)
+    assert losses["mixed_bfloat16"] == pytest.approx(losses["float32"], rel=0.06), losses
+
+
+def test_mirrored_training_under_mixed_bfloat16():
+    strategy = tf.distribute.MirroredStrategy(_two_cpus())
+    with strategy.scope(), jv.precision_policy("mixed_bfloat16"):
+        model = jv.JointVAE(image_shape=(32, 32, 1), latent_spec="cont=3,disc=4", seed=0)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    assert model.distribute_strategy.num_replicas_in_sync == 2
+    assert model.encoder.get_layer("conv_0").compute_dtype == "bfloat16"
+    dataset = tf.data.Dataset.from_tensor_slices(_squares(64)).batch(16, drop_remainder=True)
+    logs = model.fit(dataset, epochs=1, verbose=0).history  # 4 steps
+    assert int(model.optimizer.iterations.numpy()) == 4
+    assert all(np.isfinite(v).all() for v in logs.values()), logs
+    assert {v.dtype for v in model.weights if "int" not in v.dtype} == {"float32"}

@@ -1,7 +1,11 @@
 """The training library in-process, on a small in-memory dataset (the binary is tested in test_train.py)."""
 
+import json
 import os
+import subprocess
+import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -147,8 +151,52 @@ def test_annealed_straight_through_concrete_run_resumes_the_temperature_and_reco
     (dict(temperature="1,0.5,0"), "Anneal num_iters must be an integer >= 1, got 0.0"),
     (dict(discrete_kl="gumbel"), "discrete_kl must be 'categorical' or 'concrete', got 'gumbel'"),
     (dict(straight_through="yes"), "straight_through must be True or False, got 'yes'"),
+    (dict(precision="fp8"), "precision must be float32, mixed_bfloat16 or mixed_float16, got 'fp8'"),
 ])
 def test_bad_temperature_and_discrete_options_are_one_line_errors(tmp_path, overrides, message):
     with pytest.raises(ValueError) as error:
         training.validate(_config(tmp_path, **overrides))
     assert str(error.value) == message
+
+
+def test_a_mixed_bfloat16_run_leaves_float32_alone_and_exports_a_float32_model(tmp_path, small_data):
+    summary = training.train(_config(tmp_path, steps=10, precision="mixed_bfloat16"))
+    mixed = summary["model"]
+    assert mixed.encoder.get_layer("conv_0").compute_dtype == "bfloat16"
+    assert np.isfinite(list(summary["logs"].values())).all()
+    assert checkpoints.read_config(summary["model_dir"])["precision"] == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"  # restored after the build
+    later = training.train(_config(tmp_path, model_dir=str(tmp_path / "float32"), steps=10))
+    assert {layer.compute_dtype for layer in later["model"].encoder.layers} == {"float32"}
+    # Its checkpoint holds float32 variables, which a float32 process restores as a float32 model.
+    restored = checkpoints.restore_model(summary["model_dir"])
+    assert restored.encoder.get_layer("conv_0").compute_dtype == "float32"
+    for a, b in zip(restored.get_weights(), mixed.get_weights()):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    output_dir = str(tmp_path / "export")
+    result = subprocess.run(
+        [sys.executable, "-m", "export", f"--model_dir={summary['model_dir']}", f"--output_dir={output_dir}",
+         "--variants=float32", "--fidelity_samples=20", "--latency_invokes=5", "--calibration_samples=10"],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), capture_output=True, text=True,
+        timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(os.path.join(output_dir, "export_report.json")) as f:
+        assert json.load(f)["passed"] is True
+    decode = tf.saved_model.load(os.path.join(output_dir, "saved_model")).signatures["decode"]
+    assert decode.structured_input_signature[1]["latent"].dtype == tf.float32
+    images = decode(latent=tf.zeros([2, 5]))["images"]
+    assert images.dtype == tf.float32
+    np.testing.assert_allclose(images, restored.decode(tf.zeros([2, 5])), atol=1e-5)
+
+
+def test_precision_may_change_on_resume_and_is_recorded(tmp_path, small_data, caplog):
+    training.train(_config(tmp_path, steps=10, precision="mixed_float16"))
+    with caplog.at_level("WARNING", logger="jointvae_tf"):
+        summary = training.train(_config(tmp_path, steps=20))
+    assert summary["step"] == 20 and np.isfinite(list(summary["logs"].values())).all()
+    assert "resuming at step 10 with precision=float32" in caplog.text
+    summary = training.train(_config(tmp_path, steps=30, precision="mixed_float16"))
+    assert summary["step"] == 30 and isinstance(summary["model"].optimizer, keras.optimizers.LossScaleOptimizer)
+    history = checkpoints.read_config(summary["model_dir"])["history"]
+    assert [h["changed"]["precision"] for h in history] == [["mixed_float16", "float32"],
+                                                            ["float32", "mixed_float16"]]
