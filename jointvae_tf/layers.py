@@ -33,6 +33,11 @@ def replica_seed(seed: tf.Tensor) -> tf.Tensor:
     return tf.random.experimental.stateless_fold_in(seed, tf.cast(replica_id, tf.int32))
 
 
+def _one_hot_argmax(values: tf.Tensor) -> tf.Tensor:
+    """one-hot(argmax) over the last axis of values [batch, K], in their dtype."""
+    return tf.one_hot(tf.argmax(values, axis=-1), tf.shape(values)[-1], dtype=values.dtype)
+
+
 class _StatelessSampler(keras.layers.Layer):
     """Shared plumbing: a layer-owned SeedGenerator, the `deterministic` switch and the float32 policy."""
 
@@ -109,14 +114,14 @@ class GumbelSoftmaxSampler(_StatelessSampler):
         `temperature` (a scalar float or tensor) overrides the constructor's for this call.
         """
         if not self._sampling(training):
-            mode = tf.one_hot(tf.argmax(logits, axis=-1), tf.shape(logits)[-1], dtype=logits.dtype)
+            mode = _one_hot_argmax(logits)
             return (mode, None) if return_log_sample else mode
         temperature = self.temperature if temperature is None else tf.cast(temperature, logits.dtype)
         log_sample = tfd.ExpRelaxedOneHotCategorical(temperature, logits=logits).sample(
             seed=self._stateless_seed(seed))
         sample = tf.exp(log_sample)
         if self.straight_through:
-            hard = tf.one_hot(tf.argmax(sample, axis=-1), tf.shape(sample)[-1], dtype=sample.dtype)
+            hard = _one_hot_argmax(sample)
             # Forward: hard + 0 (x - x is exactly 0), so exactly one-hot; backward: the gradient of `sample`.
             sample = hard + (sample - tf.stop_gradient(sample))
         return (sample, log_sample) if return_log_sample else sample
