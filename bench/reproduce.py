@@ -120,12 +120,7 @@ def _measure(model, dataset, metrics, sizes):
 
     start = time.perf_counter()
     results = evaluation.evaluate(model, dataset, seed=FLAGS.seed, sizes=sizes, metrics=metrics)
-    values = dict(results["metrics"])
-    if "reconstruction_loss" in values:  # the training average keeps the plain name
-        for key in ("reconstruction_loss", "kl_continuous", "kl_discrete"):
-            values[f"test_{key}"] = values.pop(key)
-    for key, per_latent in results.get("per_latent", {}).items():  # for the KL-per-latent learning curves
-        values[f"test_{key}"] = [round(v, 5) for v in per_latent]
+    values = evaluation.measurement_row(results)
     values["eval_seconds"] = round(time.perf_counter() - start, 1)
     return values
 
@@ -179,8 +174,8 @@ def main(argv):
         "discrete_kl": FLAGS.discrete_kl,
         "steps_per_epoch": steps_per_epoch, "epochs": epochs, "minutes": FLAGS.minutes, "budget": FLAGS.budget,
         "seed": FLAGS.seed, "epoch_metric_sizes": evaluation.dataclasses.asdict(epoch_sizes),
-        "final_metric_sizes": evaluation.dataclasses.asdict(final_sizes), "paper": PAPER[FLAGS.dataset],
-        "per_epoch": [],
+        "final_metric_sizes": evaluation.dataclasses.asdict(final_sizes), "final_metrics": list(final_metrics),
+        "paper": PAPER[FLAGS.dataset], "per_epoch": [],
     }
     report_path = os.path.join(model_dir, "reproduce.json")
 

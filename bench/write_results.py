@@ -19,7 +19,10 @@ Reads each run's reproduce.json ("per_epoch" rows, "final", "paper", "reference"
 The pick uses no labels: `--pick=held_out_loss` (the only criterion) takes the run with the lowest
 final held-out negative ELBO, test_reconstruction_loss + test_kl_continuous + test_kl_discrete
 (nats per test image), from reproduce.json's "final" or, without one, its last epoch row. A
-non-finite loss is never picked. `--ship` packs the picked model with `jointvae_tf.pretrained.pack`.
+non-finite loss is never picked. `--ship` packs the picked model with `jointvae_tf.pretrained.pack`
+(float16 weights by default) and measures the packed file again, with the picked run's final
+measurement settings (its data, seed, metrics and sample sizes; `--data` to read the data from
+elsewhere): the card's and metrics.json's "shipped_metrics" are those of the weights that ship.
 
 Needs matplotlib (`pip install "jointvae-tf[results]"`). Exit codes: 0 written; 1 a bad input
 (one line naming it and what is allowed).
@@ -54,6 +57,9 @@ RECIPE_KEYS = ("preset", "batch_size", "learning_rate", "steps_per_epoch", "mode
                # Recorded by newer runs only (None for older ones).
                "model.straight_through", "model.discrete_kl")
 DEFAULT_RESULTS_DIR = os.path.join(ROOT, "results")
+# What bench/reproduce.py measures at the end of a run, for reports that predate its "final_metrics".
+FINAL_METRICS = {"mnist": ("reconstruction", "discrete_accuracy"),
+                 "dsprites": ("reconstruction", "discrete_accuracy", "factor_vae", "mig")}
 
 
 class ResultsError(ValueError):
@@ -249,7 +255,10 @@ def model_card(summary: dict[str, Any], runs: list[Run], picked: Run, pictures: 
         f"paper: {_number(paper.get(main))} ({paper.get('note', 'no figure recorded')})",
     ]
     if shipped:
-        lines.append(f"- shipped in `{shipped}`: `jointvae_tf.pretrained.load({summary['name']!r})`")
+        lines.append(f"- shipped in `{shipped}` ({summary.get('weights_dtype')} weights): "
+                     f"`jointvae_tf.pretrained.load({summary['name']!r})`; measured again on the shipped file: "
+                     + ", ".join(f"{key} {_number(value, 5)}" for key, value in sorted(
+                         summary.get("shipped_metrics", {}).items()) if isinstance(value, (int, float))))
     lines += ["", "## Every seed", "",
               f"| seed | run | step | {main} | test recon | test KL_z | test KL_c | held-out loss | CPU min "
               "| measured |",
@@ -352,9 +361,31 @@ def write_traversals(out_dir: str, model_dir: str) -> list[str]:
     return [f"{name}.png" for name in grids]
 
 
+def measure_like_final(model, run: Run, data: str | None = None) -> dict[str, Any]:
+    """`model` measured as bench/reproduce.py measured `run` at the end: same data, seed, metrics, sample sizes.
+
+    `data` replaces the run's data location (reproduce.json "data", e.g. idx:/path/to/mnist) when
+    the run was made elsewhere.
+    """
+    from jointvae_tf import evaluation
+
+    report = run.report
+    dataset = data or report.get("data") or report["dataset"]
+    metrics = report.get("final_metrics") or FINAL_METRICS[report["dataset"]] + (
+        ("beta_vae",) if "beta_vae_score" in run.final else ())
+    sizes = evaluation.MetricSizes(**report.get("final_metric_sizes", {}))
+    try:
+        results = evaluation.evaluate(model, dataset, seed=int(report.get("seed", run.seed)), sizes=sizes,
+                                      metrics=metrics)
+    except (OSError, ValueError) as error:
+        raise ResultsError(f"measuring the shipped weights on {dataset} failed: {error} "
+                           "(pass --data to say where the data is)") from None
+    return evaluation.measurement_row(results)
+
+
 def write_results(model_dirs: list[str], name: str, results_dir: str = DEFAULT_RESULTS_DIR,
                   pick: str = "held_out_loss", ship: bool = False, pretrained_root: str | None = None,
-                  overwrite: bool = False) -> dict[str, Any]:
+                  overwrite: bool = False, weights_dtype: str = "float16", data: str | None = None) -> dict[str, Any]:
     """Writes results_dir/name/ from the runs (and with `ship`, the pretrained entry); returns metrics.json's content.
 
     Raises:
@@ -379,8 +410,17 @@ def write_results(model_dirs: list[str], name: str, results_dir: str = DEFAULT_R
         card = {"metrics": picked.final, "main_metric": summary["main_metric"], "pick": summary["pick"],
                 "seeds": {k: summary[summary["main_metric"]][k] for k in ("median", "min", "max", "seeds")},
                 "paper": summary["paper"], "results": f"results/{name}/"}
+        shipped_metrics = {}
+
+        def measure(model):
+            shipped_metrics.update(measure_like_final(model, picked, data))
+            return {"shipped_metrics": shipped_metrics, "weights_dtype": weights_dtype}
+
         shipped = pretrained.pack(picked.model_dir, name, dest_root=pretrained_root, card=card,
-                                  dataset=summary["dataset"], overwrite=overwrite)
+                                  dataset=summary["dataset"], overwrite=overwrite, weights_dtype=weights_dtype,
+                                  measure=measure)
+        summary["shipped_metrics"] = shipped_metrics
+        summary["weights_dtype"] = weights_dtype
         inside_repo = os.path.commonpath([os.path.realpath(shipped), ROOT]) == ROOT
         shipped = os.path.relpath(os.path.realpath(shipped), ROOT) if inside_repo else shipped
     summary["shipped"] = shipped
@@ -403,7 +443,7 @@ def main(argv):
     runs = [d for d in (FLAGS.runs or "").split(",") if d]
     try:
         summary = write_results(runs, FLAGS.name, FLAGS.results_dir, FLAGS.pick, FLAGS.ship,
-                                FLAGS.pretrained_root, FLAGS.overwrite)
+                                FLAGS.pretrained_root, FLAGS.overwrite, FLAGS.weights_dtype, FLAGS.data)
     except (ValueError, FileNotFoundError) as error:
         print(f"write_results: error: {error}", file=sys.stderr)
         return 1
@@ -425,6 +465,10 @@ def define_flags():
     flags.DEFINE_string("pretrained_root", None, "Where --ship packs (default: the package's pretrained folder, "
                         "or $JOINTVAE_PRETRAINED_DIR).")
     flags.DEFINE_bool("overwrite", False, "Replace the files of an existing results/<name>/ and pretrained entry.")
+    flags.DEFINE_enum("weights_dtype", "float16", ["float16", "float32"],
+                      "How --ship stores the weights (float16: half the bytes, measured again as shipped).")
+    flags.DEFINE_string("data", None, "With --ship: where the shipped weights are measured (a dataset name or "
+                        "idx:PATH); default the picked run's own data (reproduce.json \"data\").")
     flags.mark_flags_as_required(["name", "runs"])
 
 

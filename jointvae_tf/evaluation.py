@@ -389,6 +389,22 @@ def evaluate(
 
 
 # ------------------------------------------------------------------------------ reporting
+def measurement_row(results: dict[str, Any]) -> dict[str, Any]:
+    """`evaluate`'s results as one flat row of numbers, as bench/reproduce.py records an epoch.
+
+    The held-out terms get a "test_" prefix (test_reconstruction_loss, test_kl_continuous,
+    test_kl_discrete: the training averages keep the plain names), and the KL per latent
+    dimension comes as test_kl_continuous_per_dim / test_kl_discrete_per_latent lists.
+    """
+    row = dict(results["metrics"])
+    if "reconstruction_loss" in row:
+        for key in ("reconstruction_loss", "kl_continuous", "kl_discrete"):
+            row[f"test_{key}"] = row.pop(key)
+    for key, per_latent in results.get("per_latent", {}).items():
+        row[f"test_{key}"] = [round(float(v), 5) for v in per_latent]
+    return row
+
+
 def json_results(results: dict[str, Any], **extra) -> dict[str, Any]:
     """The JSON-able part of `evaluate`'s results, with `extra` keys added."""
     value = {key: val for key, val in results.items() if key != "examples"}

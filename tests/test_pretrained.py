@@ -68,23 +68,50 @@ def test_available_path_info(root, monkeypatch):
     assert pretrained.available() == ["tiny"] and jv.pretrained.info("tiny")["step"] == 2
 
 
-def test_the_loaded_model_decodes_as_the_trained_one(trained, root):
+def _rounded_to_float16(model):
+    """A copy of `model` whose weights are rounded to float16 (held in float32 variables)."""
+    copy = jv.JointVAE.from_config(model.get_config())
+    copy.set_weights([w.astype(np.float16).astype(np.float32) for w in model.get_weights()])
+    return copy
+
+
+def test_the_loaded_model_decodes_as_the_trained_one_with_float16_weights(trained, root):
     model, _ = trained
     loaded = pretrained.load("tiny", root)
     assert isinstance(loaded, jv.JointVAE) and getattr(loaded, "optimizer", None) is None
+    assert {w.dtype for w in loaded.weights} == {"float32"}
+    rounded = _rounded_to_float16(model)
+    for got, want, exact in zip(loaded.get_weights(), rounded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_allclose(got, exact, rtol=2 ** -11, atol=6e-8)  # float16's spacing
+    np.testing.assert_array_equal(loaded.decode(LATENTS), rounded.decode(LATENTS))
+    assert pretrained.info("tiny", root)["weights_dtype"] == "float16"
+
+
+def test_float32_entries_keep_the_weights_exactly(trained, tmp_path):
+    model, model_dir = trained
+    pretrained.pack(model_dir, "exact", dest_root=str(tmp_path), weights_dtype="float32")
+    loaded = pretrained.load("exact", str(tmp_path))
     np.testing.assert_array_equal(loaded.decode(LATENTS), model.decode(LATENTS))
+    assert pretrained.info("exact", str(tmp_path))["weights_dtype"] == "float32"
+    path = pretrained.path("exact", str(tmp_path))
+    assert os.path.getsize(path) < 1.1 * 4 * model.count_params() + 100_000
 
 
-def test_the_keras_file_is_weights_only(trained, root):
+def test_the_keras_file_is_weights_only_in_float16(trained, root):
     model, _ = trained
     path = pretrained.path("tiny", root)
     with zipfile.ZipFile(path) as archive:
         assert not json.loads(archive.read("config.json")).get("compile_config")
         with h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as weights:
             assert "optimizer" not in weights
-    # float32 weights and a little structure; Adam's two moments would triple it.
-    weight_bytes = 4 * model.count_params()
-    assert os.path.getsize(path) < 1.1 * weight_bytes + 100_000
+            arrays = []
+            weights.visititems(lambda _, item: arrays.append(item) if isinstance(item, h5py.Dataset) else None)
+            assert arrays and {a.dtype for a in arrays} == {np.dtype("float16")}
+            assert sum(a.size for a in arrays) == model.count_params()
+    # Two bytes a weight and a little structure; float32 would double it, Adam's two moments triple that.
+    assert os.path.getsize(path) < 1.1 * 2 * model.count_params() + 100_000
+    assert pretrained.info("tiny", root)["num_parameters"] == model.count_params()
 
 
 def test_evaluation_and_the_export_binary_take_the_path(trained, root, tmp_path):
@@ -92,7 +119,7 @@ def test_evaluation_and_the_export_binary_take_the_path(trained, root, tmp_path)
     path = pretrained.path("tiny", root)
     loaded, info = evaluation.load_model(path)
     assert info["kind"] == "keras" and info["dataset"] == "mnist"
-    np.testing.assert_array_equal(loaded.decode(LATENTS), model.decode(LATENTS))
+    np.testing.assert_array_equal(loaded.decode(LATENTS), _rounded_to_float16(model).decode(LATENTS))
     output_dir = tmp_path / "export"
     result = subprocess.run(
         [sys.executable, "-m", "export", f"--model_dir={path}", f"--output_dir={output_dir}", "--variants=float32",
@@ -137,6 +164,8 @@ def test_pack_bad_input(trained, tmp_path):
         pretrained.pack(model_dir, "x", dest_root=model_dir)
     with pytest.raises(FileNotFoundError, match="config.json not found"):
         pretrained.pack(str(tmp_path), "x", dest_root=str(tmp_path / "out"))
+    with pytest.raises(ValueError, match="^weights_dtype 'bfloat16' is not allowed: use one of float16, float32$"):
+        pretrained.pack(model_dir, "x", dest_root=str(tmp_path), weights_dtype="bfloat16")
     assert not os.path.exists(tmp_path / "out") and not os.path.exists(tmp_path / "x")
 
 

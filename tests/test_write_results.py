@@ -41,6 +41,22 @@ def _rows(accuracy, recon, per_latent):
     return rows
 
 
+def _write_idx(path, array):
+    """`array` (uint8) as an IDX file: magic 0x0000 08 ndim, big-endian sizes, the bytes."""
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    with open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def _tiny_mnist(folder):
+    """An MNIST-like IDX test split of 40 random 28x28 digits: what the shipped model is measured on."""
+    rng = np.random.RandomState(1)
+    os.makedirs(folder)
+    _write_idx(os.path.join(folder, "t10k-images-idx3-ubyte"), (rng.rand(40, 28, 28) > 0.7) * 255)
+    _write_idx(os.path.join(folder, "t10k-labels-idx1-ubyte"), np.arange(40) % 10)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Three reproduce-style model_dirs (seeds 0, 1, 2) of one tiny model trained 2 steps."""
@@ -49,14 +65,15 @@ def runs(tmp_path_factory):
     model.compile()
     model.fit((np.random.RandomState(0).rand(64, 32, 32, 1) > 0.5).astype("float32"), batch_size=32, verbose=0)
     folder = tmp_path_factory.mktemp("runs")
+    data = "idx:" + _tiny_mnist(str(folder / "mnist_data"))
     dirs = []
     for seed, (accuracy, recon) in RUNS.items():
         model_dir = str(folder / f"mnist_s{seed}")
         checkpoints.save_model_dir(model, model_dir, {"dataset": "idx:/data/mnist", "preset": "mnist", "seed": seed,
                                                       "batch_size": 32, "learning_rate": 5e-4, "steps_per_epoch": 10})
         rows = _rows(accuracy, recon, per_latent=seed != 2)
-        report = {"dataset": "mnist", "data": "idx:/data/mnist", "seed": seed, "is_preset": True, "paper": PAPER,
-                  "per_epoch": rows}
+        report = {"dataset": "mnist", "data": data, "seed": seed, "is_preset": True, "paper": PAPER,
+                  "per_epoch": rows, "final_metric_sizes": {}}
         if seed != 2:
             report["final"] = {**rows[-1], "step": 30}
             report["reference"] = {"discrete_accuracy": 0.8872, "test_reconstruction_loss": 140.0,
@@ -123,8 +140,27 @@ def test_ship_packs_the_picked_run(written, runs):
     assert card["metrics"]["discrete_accuracy"] == 0.60 and card["seeds"]["median"] == 0.70
     picked = checkpoints.restore_model(runs[1])
     latent = jv.viz.default_base(picked.latent_spec)[None]
-    np.testing.assert_array_equal(pretrained.load("mnist", root).decode(latent), picked.decode(latent))
+    shipped = pretrained.load("mnist", root)
+    np.testing.assert_allclose(shipped.decode(latent), picked.decode(latent), atol=2e-3)  # float16 weights
     assert summary["shipped"] == os.path.join(root, "mnist")  # outside the repository: the full path
+    assert card["weights_dtype"] == summary["weights_dtype"] == "float16"
+
+
+def test_the_shipped_file_is_measured_again(written, runs):
+    """The card's shipped_metrics are the shipped (float16) weights' own, on the picked run's data and seed."""
+    out_dir, root, summary = written
+    from jointvae_tf import evaluation
+
+    card = pretrained.info("mnist", root)
+    data = json.loads(open(os.path.join(runs[1], "reproduce.json")).read())["data"]
+    expected = evaluation.measurement_row(evaluation.evaluate(
+        pretrained.load("mnist", root), data, seed=1, metrics=write_results.FINAL_METRICS["mnist"]))
+    assert card["shipped_metrics"] == summary["shipped_metrics"] == expected  # deterministic: same seed, same file
+    assert set(expected) >= {"discrete_accuracy", "test_reconstruction_loss", "test_kl_continuous"}
+    assert expected["num_evaluation_images"] == 40
+    # Different from the fabricated training-run figures: these were measured, not copied.
+    assert card["shipped_metrics"]["test_reconstruction_loss"] != card["metrics"]["test_reconstruction_loss"]
+    assert "measured again on the shipped file: discrete_accuracy" in open(os.path.join(out_dir, "README.md")).read()
 
 
 def test_bad_inputs_are_one_line(runs, tmp_path, monkeypatch):
