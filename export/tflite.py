@@ -81,7 +81,7 @@ def _dataset_images(name: str, config: Mapping[str, Any], count: int, image_shap
 
     dataset = data.load_dataset(
         name, split="train", data_dir=config.get("data_dir"), manual_dir=config.get("manual_dir"),
-        batch_size=count, shuffle=True, seed=seed,
+        batch_size=count, shuffle=True, seed=seed, channels=image_shape[-1], image_size=image_shape[0],
     )
     for batch in dataset.take(1):
         images = np.asarray(batch[0] if isinstance(batch, (tuple, list)) else batch, np.float32)

@@ -145,7 +145,7 @@ def check_image_shape(model: JointVAE, image_shape: Iterable[int], dataset_name:
 
 
 def labelled_images(dataset_name: str, data_dir=None, manual_dir=None, num_images: int | None = None,
-                    channels: int | None = None):
+                    channels: int | None = None, image_size: int | None = None):
     """(dataset of (images, labels) batches or of images, reason when unlabelled, split used).
 
     The test split in its own order, re-batched to EVAL_BATCH_SIZE without dropping any image,
@@ -162,7 +162,8 @@ def labelled_images(dataset_name: str, data_dir=None, manual_dir=None, num_image
         for labels in ((True, False) if with_labels else (False,)):
             try:
                 dataset = data.load_dataset(dataset_name, split=split, data_dir=data_dir, manual_dir=manual_dir,
-                                            batch_size=1, shuffle=False, with_labels=labels, channels=channels)
+                                            batch_size=1, shuffle=False, with_labels=labels, channels=channels,
+                                            image_size=image_size)
             except (ValueError, FileNotFoundError) as error:
                 errors.append(f"{split}: {error}")
                 continue
@@ -335,9 +336,10 @@ def evaluate(
             batches = _ground_truth_batches(ground_truth, num, EVAL_BATCH_SIZE, np.random.RandomState(seed))
             reason, split = None, f"{num} sampled factor combinations, labels = shape"
         else:
-            # As the model takes them: a model trained with --channels=3 on grey images sees them as RGB.
+            # As the model takes them: a model trained with --channels=3 on grey images sees them as RGB,
+            # one trained with --image_size=128 sees them at 128x128.
             batches, reason, split = labelled_images(dataset_name, data_dir, manual_dir, num_accuracy_images,
-                                                     channels=model.image_shape[-1])
+                                                     channels=model.image_shape[-1], image_size=model.image_shape[0])
             check_image_shape(model, batches.element_spec[0].shape[1:] if isinstance(batches.element_spec, tuple)
                               else batches.element_spec.shape[1:], dataset_name)
         log(f"encoding {dataset_name} ({split})")

@@ -145,7 +145,7 @@ class JointVAE(keras.Model):
     """Joint continuous and discrete VAE with capacity-controlled KL terms (Dupont, 2018).
 
     Args:
-      image_shape: (height, width, channels) with height = width in {32, 64}.
+      image_shape: (height, width, channels) with height = width in networks.SUPPORTED_SIZES (32, 64, 128, 256).
       latent_spec: a `LatentSpec`, a string like "cont=10,disc=10" or a dict {"cont": 10, "disc": [10]}.
       temperature: Gumbel-softmax temperature of the discrete samplers: a float (constant), or an
         `Anneal(start, end, num_iters)` (or a 3-sequence, or "start,end,num_iters") decaying

@@ -1,4 +1,4 @@
-"""Encoder and decoder networks: exactly the reference architecture, for 32x32 and 64x64 images.
+"""Encoder and decoder networks: the reference architecture, for square images of 32, 64, 128 or 256.
 
 Encoder: Conv2D(k4, s2, 'same', ReLU) x [32, (32 for 64x64), 64, 64] -> flatten ->
 Dense 256 ReLU -> heads: Dense(cont) mean, Dense(cont) log_var, Dense(K_i) logits per
@@ -8,6 +8,18 @@ Decoder: Dense 256 ReLU -> Dense 1024 ReLU -> reshape [4, 4, 64] ->
 Conv2DTranspose(k4, s2, 'same', ReLU) x [(64 for 64x64), 32, 32] -> Conv2DTranspose(C):
 logits. The sigmoid stays outside the logits network so that the loss is a stable
 BCE on logits.
+
+32x32 and 64x64 are exactly the reference's networks. Larger images extend them the way
+the reference goes from 32 to 64: each doubling of the side adds one more stride-2 block at
+the image end, a 32-filter Conv2D first in the encoder and a 64-filter Conv2DTranspose first
+in the decoder, so that every size meets the same [4, 4, 64] features and dense layers:
+
+| size | encoder convs            | decoder transposed convs (then C) |
+|------|--------------------------|-----------------------------------|
+| 32   | 32, 64, 64               | 32, 32                            |
+| 64   | 32, 32, 64, 64           | 64, 32, 32                        |
+| 128  | 32, 32, 32, 64, 64       | 64, 64, 32, 32                    |
+| 256  | 32, 32, 32, 32, 64, 64   | 64, 64, 64, 32, 32                |
 
 Under a mixed Keras dtype policy ("mixed_bfloat16", "mixed_float16") the layers compute
 in the policy's dtype with float32 variables; the networks' inputs are float32, and so
@@ -33,7 +45,7 @@ import keras
 
 from jointvae_tf.latents import LatentSpec
 
-SUPPORTED_SIZES = (32, 64)
+SUPPORTED_SIZES = (32, 64, 128, 256)
 HIDDEN_UNITS = 256
 FEATURE_SHAPE = (4, 4, 64)
 
@@ -46,7 +58,8 @@ def validate_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
         raise ValueError(f"image_shape must be (height, width, channels), got {image_shape!r}") from None
     if height != width or height not in SUPPORTED_SIZES:
         raise ValueError(
-            f"image_shape {tuple(image_shape)} is not supported: height and width must both be 32 or 64"
+            f"image_shape {tuple(image_shape)} is not supported: height and width must be equal and one of "
+            f"{', '.join(str(size) for size in SUPPORTED_SIZES)}"
         )
     if channels < 1:
         raise ValueError(f"image_shape channels must be >= 1, got {channels}")
@@ -63,19 +76,26 @@ def torch_default_init(fan_in: int) -> dict:
     }
 
 
-def _encoder_filters(size: int) -> list[int]:
-    return [32, 32, 64, 64] if size == 64 else [32, 64, 64]
+def _doublings(size: int) -> int:
+    """How many times `size` doubles 32 (0 for 32, 1 for 64, ...)."""
+    return SUPPORTED_SIZES.index(size)
 
 
-def _decoder_filters(size: int) -> list[int]:
-    return [64, 32, 32] if size == 64 else [32, 32]
+def encoder_filters(size: int) -> list[int]:
+    """Filters of the encoder's stride-2 convolutions for images of side `size` (see the module's table)."""
+    return [32] * (1 + _doublings(size)) + [64, 64]
+
+
+def decoder_filters(size: int) -> list[int]:
+    """Filters of the decoder's ReLU transposed convolutions (the last one, to C channels, comes after)."""
+    return [64] * _doublings(size) + [32, 32]
 
 
 def build_encoder(image_shape: Sequence[int], latent_spec: LatentSpec, name: str = "encoder") -> keras.Model:
     """Builds the encoder.
 
     Args:
-      image_shape: (height, width, channels), height = width in {32, 64}.
+      image_shape: (height, width, channels), height = width in SUPPORTED_SIZES.
       latent_spec: the latents to parameterise.
 
     Returns:
@@ -86,7 +106,7 @@ def build_encoder(image_shape: Sequence[int], latent_spec: LatentSpec, name: str
     height, _, _ = shape = validate_image_shape(image_shape)
     images = keras.Input(shape=shape, name="images")
     x, in_channels = images, shape[-1]
-    for i, filters in enumerate(_encoder_filters(height)):
+    for i, filters in enumerate(encoder_filters(height)):
         x = keras.layers.Conv2D(
             filters, 4, strides=2, padding="same", activation="relu", name=f"conv_{i}",
             **torch_default_init(16 * in_channels),
@@ -119,7 +139,7 @@ def build_decoder_logits(
         math.prod(FEATURE_SHAPE), activation="relu", name="features", **torch_default_init(HIDDEN_UNITS)
     )(x)
     x = keras.layers.Reshape(FEATURE_SHAPE, name="reshape")(x)
-    for i, filters in enumerate(_decoder_filters(height)):
+    for i, filters in enumerate(decoder_filters(height)):
         x = keras.layers.Conv2DTranspose(
             filters, 4, strides=2, padding="same", activation="relu", name=f"deconv_{i}",
             **torch_default_init(16 * filters),

@@ -65,6 +65,11 @@ def preset_for(dataset: str, image_shape: tuple[int, int, int] | None = None) ->
     raise ValueError(f"no preset for dataset {dataset!r}; known: {sorted(PRESETS)} (or local files with --preset)")
 
 
+def at_size(preset: Preset, image_size: int) -> Preset:
+    """`preset` for square images of side `image_size` (same channels, latents, capacities, optimiser)."""
+    return dataclasses.replace(preset, image_shape=(image_size, image_size, preset.image_shape[-1]))
+
+
 def batch_size_for(dataset: str) -> int:
     """The preset's global batch size, known before the data is opened (64 for local files)."""
     preset = PRESETS.get(ALIASES.get(dataset, dataset))

@@ -19,6 +19,8 @@ flags.DEFINE_string("dataset", "dsprites", "mnist, fashion_mnist, dsprites, cele
 flags.DEFINE_string("data_dir", None, "TFDS data_dir (where prepared data sets live).")
 flags.DEFINE_string("manual_dir", None, "Folder with a data set's original download files, to build it offline.")
 flags.DEFINE_integer("channels", None, "Convert every image to 1 (grayscale) or 3 (RGB) channels (default: as stored).")
+flags.DEFINE_integer("image_size", None, "Resize images to this square side: 32, 64, 128 or 256 (default: the "
+                     "data set's, 32 for MNIST-like, 64 otherwise); the networks add a stride-2 block per doubling.")
 flags.DEFINE_string("preset", None, "Preset to take unset hyperparameters from (default: the dataset's).")
 flags.DEFINE_string("latent_spec", None, "Latents, e.g. 'cont=10,disc=10' or 'cont=32,disc=2,2,2'.")
 flags.DEFINE_string("cont_capacity", None, "Continuous capacity 'min,max,num_iters,gamma'.")

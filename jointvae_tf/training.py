@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from jointvae_tf import callbacks as jv_callbacks
-from jointvae_tf import checkpoints, distribute, fileio, presets, runtime
+from jointvae_tf import checkpoints, distribute, fileio, networks, presets, runtime
 from jointvae_tf.latents import Capacity, LatentSpec, parse_temperature
 from jointvae_tf.model import (DEFAULT_STEPS_PER_EXECUTION, JointVAE, check_options, check_precision,
                                default_optimizer, precision_policy)
@@ -37,6 +37,7 @@ class TrainConfig:
     data_dir: str | None = None
     manual_dir: str | None = None
     channels: int | None = None
+    image_size: int | None = None  # square side the images are resized to (networks.SUPPORTED_SIZES); None: the data's
     preset: str | None = None
     latent_spec: str | None = None
     cont_capacity: str | None = None
@@ -84,6 +85,9 @@ def validate(config: TrainConfig) -> None:
         raise ValueError("model_dir must be a folder path, got an empty value")
     if config.channels not in (None, 1, 3):
         raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {config.channels!r}")
+    if config.image_size is not None and config.image_size not in networks.SUPPORTED_SIZES:
+        raise ValueError(f"image_size {config.image_size!r} is not supported: use one of "
+                         f"{', '.join(str(size) for size in networks.SUPPORTED_SIZES)}")
 
 
 def make_dataset(config: TrainConfig, global_batch: int) -> tf.data.Dataset:
@@ -93,6 +97,7 @@ def make_dataset(config: TrainConfig, global_batch: int) -> tf.data.Dataset:
     dataset = data.load_dataset(
         config.dataset, split="train", data_dir=config.data_dir, manual_dir=config.manual_dir,
         batch_size=global_batch, shuffle=True, seed=config.seed, channels=config.channels,
+        image_size=config.image_size,
     )
     options = tf.data.Options()
     # Every worker builds the same pipeline; each takes its share of the elements.
@@ -103,6 +108,8 @@ def make_dataset(config: TrainConfig, global_batch: int) -> tf.data.Dataset:
 def resolve(config: TrainConfig, image_shape: tuple[int, int, int]) -> dict[str, Any]:
     """The full configuration: preset values for unset fields, parsed and validated."""
     preset = presets.preset_for(config.preset or config.dataset, image_shape)
+    if config.image_size is not None:  # the preset's recipe at another size (the networks grow with it)
+        preset = presets.at_size(preset, config.image_size)
     if tuple(preset.image_shape) != tuple(image_shape):
         raise ValueError(
             f"dataset {config.dataset!r} gives images {list(image_shape)}, preset {config.preset or config.dataset!r} "

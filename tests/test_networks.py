@@ -16,7 +16,29 @@ def test_parameter_counts_equal_the_reference(image_shape, spec, encoder_params,
     assert decoder.count_params() == decoder_params
 
 
-@pytest.mark.parametrize("size, channels", [(32, 1), (64, 3)])
+# One more stride-2 block per doubling of the side: a 32->32 Conv2D (16*32*32 + 32 parameters) in the
+# encoder and a 64->64 Conv2DTranspose (16*64*64 + 64) in the decoder, counted from the 64x64 reference.
+ENCODER_BLOCK, DECODER_BLOCK = 16 * 32 * 32 + 32, 16 * 64 * 64 + 64
+
+
+@pytest.mark.parametrize("size, extra_blocks", [(128, 1), (256, 2)])
+def test_larger_images_add_one_reference_block_per_doubling(size, extra_blocks):
+    spec = jv.LatentSpec(6, (3,))
+    encoder = networks.build_encoder((size, size, 1), spec)
+    decoder = networks.build_decoder(networks.build_decoder_logits((size, size, 1), spec))
+    assert encoder.count_params() == 381_647 + extra_blocks * ENCODER_BLOCK
+    assert decoder.count_params() == 381_057 + extra_blocks * DECODER_BLOCK
+    convs = [layer for layer in encoder.layers if layer.name.startswith("conv_")]
+    assert [layer.filters for layer in convs] == [32] * (2 + extra_blocks) + [64, 64]
+    assert encoder.get_layer("flatten").output.shape[1:] == (4 * 4 * 64,)  # the same features as every size
+
+
+def test_the_reference_sizes_keep_their_blocks():
+    assert networks.encoder_filters(32) == [32, 64, 64] and networks.decoder_filters(32) == [32, 32]
+    assert networks.encoder_filters(64) == [32, 32, 64, 64] and networks.decoder_filters(64) == [64, 32, 32]
+
+
+@pytest.mark.parametrize("size, channels", [(32, 1), (64, 3), (128, 3), (256, 1)])
 def test_shapes(size, channels):
     spec = jv.LatentSpec(4, (3, 2))
     encoder = networks.build_encoder((size, size, channels), spec)
@@ -29,10 +51,17 @@ def test_shapes(size, channels):
     assert ((images > 0) & (images < 1)).all()
 
 
-@pytest.mark.parametrize("bad", [(28, 28, 1), (32, 64, 1), (64, 64, 0), (32, 32), "32x32"])
+@pytest.mark.parametrize("bad", [(28, 28, 1), (32, 64, 1), (64, 64, 0), (32, 32), "32x32", (48, 48, 1),
+                                 (512, 512, 3), (128, 256, 1)])
 def test_unsupported_image_shapes(bad):
     with pytest.raises(ValueError, match="image_shape"):
         networks.build_encoder(bad, jv.LatentSpec(2))
+
+
+def test_an_unsupported_size_names_the_allowed_ones():
+    with pytest.raises(ValueError, match=r"^image_shape \(48, 48, 1\) is not supported: height and width must be "
+                                         r"equal and one of 32, 64, 128, 256$"):
+        networks.build_decoder_logits((48, 48, 1), jv.LatentSpec(2))
 
 
 def test_initial_weights_follow_pytorch_defaults():

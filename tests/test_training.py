@@ -152,6 +152,7 @@ def test_annealed_straight_through_concrete_run_resumes_the_temperature_and_reco
     (dict(discrete_kl="gumbel"), "discrete_kl must be 'categorical' or 'concrete', got 'gumbel'"),
     (dict(straight_through="yes"), "straight_through must be True or False, got 'yes'"),
     (dict(precision="fp8"), "precision must be float32, mixed_bfloat16 or mixed_float16, got 'fp8'"),
+    (dict(image_size=100), "image_size 100 is not supported: use one of 32, 64, 128, 256"),
 ])
 def test_bad_temperature_and_discrete_options_are_one_line_errors(tmp_path, overrides, message):
     with pytest.raises(ValueError) as error:
@@ -200,3 +201,26 @@ def test_precision_may_change_on_resume_and_is_recorded(tmp_path, small_data, ca
     history = checkpoints.read_config(summary["model_dir"])["history"]
     assert [h["changed"]["precision"] for h in history] == [["mixed_float16", "float32"],
                                                             ["float32", "mixed_float16"]]
+
+
+def test_image_size_trains_the_preset_at_128_and_evaluates_there(tmp_path):
+    """--image_size=128 resizes the data, grows the networks by one block and keeps the preset's recipe."""
+    from jointvae_tf import evaluation, networks
+
+    rng = np.random.RandomState(0)
+    path = tmp_path / "grey40.npz"
+    np.savez(path, images=(rng.rand(24, 40, 40) > 0.5).astype("uint8") * 255, labels=np.arange(24) % 3)
+    summary = training.train(_config(tmp_path, dataset=f"npz:{path}", image_size=128, steps=2, batch_size=8,
+                                     checkpoint_every=2, image_every=2))
+    model = summary["model"]
+    assert tuple(model.image_shape) == (128, 128, 1)
+    convs = [layer for layer in model.encoder.layers if layer.name.startswith("conv_")]
+    assert [layer.filters for layer in convs] == networks.encoder_filters(128)
+    config = checkpoints.read_config(summary["model_dir"])
+    assert config["image_size"] == 128 and config["model"]["image_shape"] == [128, 128, 1]
+    # 40x40 grey local files take the 64x64x1 preset (chairs) and keep its recipe at 128.
+    assert config["model"]["cont_capacity"] == [0.0, 30.0, 100000, 300.0] and config["learning_rate"] == 1e-4
+    restored = checkpoints.restore_model(summary["model_dir"])
+    assert restored.decode(np.zeros((1, restored.latent_spec.latent_dim), "float32")).shape == (1, 128, 128, 1)
+    results = evaluation.evaluate(restored, f"npz:{path}", metrics=["reconstruction", "discrete_accuracy"])
+    assert results["metrics"]["num_evaluation_images"] == 24 and np.isfinite(results["metrics"]["reconstruction_loss"])
