@@ -127,6 +127,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
         ("--temperature=1.0,0.5", "temperature annealing must be 'start,end,num_iters' (3 numbers), got '1.0,0.5'"),
         ("--temperature=-1", "temperature must be > 0 and finite, got '-1'"),
         ("--discrete_kl=gumbel", "discrete_kl must be 'categorical' or 'concrete', got 'gumbel'"),
+        ("--image_size=128", "jointvae-train: error: dsprites images are 64x64, got image_size=128\n"),
         ("--precision=float16", "jointvae-train: error: precision must be float32, mixed_bfloat16 or mixed_float16, "
                                 "got 'float16'\n"),
     ],
