@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -77,10 +78,26 @@ def install_runtime(folder: str) -> str:
     except subprocess.TimeoutExpired:
         raise OSError(f"npm ci did not finish in {NPM_TIMEOUT_S} s installing {PACKAGE}") from None
     if result.returncode != 0:
-        lines = [line for line in (result.stderr or result.stdout).splitlines() if line.strip()]
-        reason = lines[-1] if lines else f"exit code {result.returncode}"
+        reason = npm_error_reason(result.stderr or result.stdout) or f"exit code {result.returncode}"
         raise OSError(f"npm ci failed to install {PACKAGE} {pinned_version()}: {reason}")
     return os.path.join(folder, "node_modules")
+
+
+def npm_error_reason(output: str) -> str | None:
+    """The line of npm's error output that says what went wrong, or None.
+
+    npm prints `npm error code ...`, `syscall`, `errno`, then the message, a stack and the path of
+    its log (`npm ERR!` before npm 10); the message is the first line that is none of those.
+    """
+    lines = []
+    for raw in output.splitlines():
+        match = re.match(r"npm (?:error|ERR!)(\s*)(.*)", raw)
+        if match and match.group(2) and not match.group(1).startswith("   "):  # deeper indents: stack, fields
+            lines.append(match.group(2).strip())
+    for line in lines:
+        if not re.match(r"(code|syscall|errno|path|dest)\b|at |A complete log|[{}]|If you are behind a proxy", line):
+            return line
+    return lines[0] if lines else None
 
 
 def _copy(source: str, target: str) -> None:

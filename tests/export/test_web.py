@@ -142,6 +142,43 @@ def test_web_without_npm_fails_in_one_line(model_dir, tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+NPM_11_ERROR = """npm error code ECONNREFUSED
+npm error syscall connect
+npm error errno ECONNREFUSED
+npm error FetchError: request to http://127.0.0.1:9/@litertjs%2fcore failed, reason: connect ECONNREFUSED 127.0.0.1:9
+npm error     at ClientRequest.<anonymous> (/usr/lib/node_modules/npm/node_modules/minipass-fetch/lib/index.js:130:14)
+npm error   code: 'ECONNREFUSED',
+npm error }
+npm error
+npm error A complete log of this run can be found in: /root/.npm/_logs/debug-0.log
+"""
+NPM_9_ERROR = """npm ERR! code E404
+npm ERR! 404 Not Found - GET https://registry.npmjs.org/@litertjs%2fcore - Not found
+npm ERR! A complete log of this run can be found in:
+"""
+
+
+def test_npm_error_reason_is_the_message_line():
+    assert webpage.npm_error_reason(NPM_11_ERROR) == (
+        "FetchError: request to http://127.0.0.1:9/@litertjs%2fcore failed, reason: connect ECONNREFUSED 127.0.0.1:9")
+    assert webpage.npm_error_reason(NPM_9_ERROR) == "404 Not Found - GET https://registry.npmjs.org/@litertjs%2fcore - Not found"
+    assert webpage.npm_error_reason("npm error code E1\n") == "code E1"
+    assert webpage.npm_error_reason("") is None
+
+
+def test_npm_ci_failing_is_one_line(tmp_path, monkeypatch):
+    _require("node", "npm")
+    monkeypatch.setenv("npm_config_registry", "http://127.0.0.1:9/")  # nothing listens there
+    monkeypatch.setenv("npm_config_cache", str(tmp_path / "empty_cache"))
+    monkeypatch.setenv("npm_config_fetch_retries", "0")
+    (tmp_path / "install").mkdir()
+    with pytest.raises(OSError) as error:
+        webpage.install_runtime(str(tmp_path / "install"))
+    message = str(error.value)
+    assert message.startswith(f"npm ci failed to install @litertjs/core {webpage.pinned_version()}: ")
+    assert "ECONNREFUSED" in message and "\n" not in message
+
+
 def test_explorer_js_reads_the_metadata_the_export_writes(web_export):
     """explorer.js (plain ES module) under Node: its metadata reader and latent rules against Python's."""
     _require("node")
