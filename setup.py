@@ -19,7 +19,11 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["jointvae_tf", "jointvae_tf.*", "export", "export.*"]),
     # The shipped models (jointvae_tf.pretrained): one folder per model, in wheels and sdists alike.
-    package_data={"jointvae_tf.pretrained": ["*/model.keras", "*/config.json", "*/card.json"]},
+    package_data={
+        "jointvae_tf.pretrained": ["*/model.keras", "*/config.json", "*/card.json"],
+        # The --web page's sources and the pinned LiteRT.js (export/webpage.py).
+        "export": ["web/*.html", "web/*.js", "web/package.json", "web/package-lock.json"],
+    },
     install_requires=[
         "tensorflow==2.21.*",
         "keras>=3.15,<4",

@@ -10,6 +10,8 @@ writes into output_dir:
     decoder_dynamic_int8.tflite     int8 weights, float activations
     decoder_int8.tflite             int8 weights and activations, float32 input and output
     decoder_int8_uint8.tflite       optional (--variants=...,int8_uint8): uint8 pixels out, for display
+    web/                            optional (--web): the offline latent explorer page, decoder_int8.tflite on
+                                    LiteRT.js in the browser (serve it: python -m http.server -d web)
     export_report.json              size, latency and fidelity of every decoder, written last
 
 Modules, each loaded on first use so that this package imports without TensorFlow
@@ -19,11 +21,12 @@ Modules, each loaded on first use so that this package imports without TensorFlo
     tflite          decoder conversion, calibration latents, model metadata  (TensorFlow)
     report          fidelity, latency, the report table and its floor        (LiteRT + numpy)
     decode_tflite   TFLiteDecoder, PNG writing, the on-device decoding tool  (LiteRT + numpy)
+    webpage         the --web page: its sources in export/web/, LiteRT.js by npm ci  (standard library)
 """
 
 import importlib
 
-_SUBMODULES = ("saved_model", "tflite", "report", "decode_tflite")
+_SUBMODULES = ("saved_model", "tflite", "report", "decode_tflite", "webpage")
 
 
 def __getattr__(name):

@@ -1,7 +1,9 @@
 """Exports a trained JointVAE for deployment and verifies it: `python -m export --model_dir=... --output_dir=...`.
 
 Writes output_dir/ saved_model/, decoder_<variant>.tflite and export_report.json (see
-`export/__init__.py`), and prints the verification table. The export is built in a
+`export/__init__.py`), with --web also web/, the offline latent explorer page on LiteRT.js
+(`export/webpage.py`; needs Node.js's npm at export time, not at run time), and prints the
+verification table. The export is built in a
 sibling folder `<output_dir>.tmp-XXXX` and renamed to output_dir only when complete and
 verified, so output_dir never holds a partial export.
 
@@ -18,7 +20,7 @@ lets an export replace its own input. output_dir must be new or empty; --overwri
 only an earlier export: a folder whose export_report.json is one this binary wrote (a JSON
 object with "written_by": "jointvae-export"; exports from before that key are recognised by
 their "passed", "failures", "saved_model", "variants" and "versions" keys) and which holds
-nothing but what an export writes (saved_model/, decoder_<variant>.tflite,
+nothing but what an export writes (saved_model/, decoder_<variant>.tflite, web/,
 export_report.json). Anything else is refused, and nothing is deleted. The same rule
 guards an older `<output_dir>.failed`.
 
@@ -26,7 +28,8 @@ Every folder and file is created with the usual permissions (0o777 / 0o666 less 
 see `export.fileio`), so an export can be shared as any other folder.
 
 Exit codes: 0 exported and verified; 1 a bad input (no checkpoint, unwritable output_dir, an
-output_dir over the model or holding other files, bad flag value) or a failed verification.
+output_dir over the model or holding other files, bad flag value, --web without npm or
+without the int8 decoder, npm ci failing) or a failed verification.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from export import decode_tflite, fileio, report, tflite  # noqa: E402
+from export import decode_tflite, fileio, report, tflite, webpage  # noqa: E402
 
 REPORT_FILE = "export_report.json"
 SAVED_MODEL_DIR = "saved_model"
@@ -54,6 +57,8 @@ WRITTEN_BY = "jointvae-export"
 # The keys every export_report.json has had, also before WRITTEN_BY was added.
 LEGACY_REPORT_KEYS = frozenset({"passed", "failures", "saved_model", "variants", "versions"})
 FAILED_SUFFIX = ".failed"
+# The decoder the --web page runs.
+WEB_VARIANT = "int8"
 SAVED_MODEL_TOLERANCE = 1e-5
 REFERENCE_BATCH = 100
 # Fidelity is measured on other prior samples than the calibration's (seed --seed, default 0).
@@ -77,6 +82,7 @@ class ExportOptions:
     dynamic_batch: bool = False
     seed: int = 0
     overwrite: bool = False
+    web: bool = False
 
 
 class VerificationError(RuntimeError):
@@ -100,6 +106,11 @@ def check_options(options: ExportOptions) -> None:
         value = getattr(options, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if options.web:
+        if WEB_VARIANT not in options.variants:
+            raise ValueError(f"--web runs the {WEB_VARIANT} decoder: add {WEB_VARIANT} to --variants "
+                             f"(got {','.join(options.variants)})")
+        webpage.check_npm()
 
 
 def is_export_report(path: str) -> bool:
@@ -119,7 +130,8 @@ def foreign_entries(folder: str) -> list[str]:
     names = sorted(os.listdir(folder))
     if not is_export_report(os.path.join(folder, REPORT_FILE)):
         return names
-    written = {SAVED_MODEL_DIR, REPORT_FILE, *(f"decoder_{variant}.tflite" for variant in tflite.VARIANTS)}
+    written = {SAVED_MODEL_DIR, REPORT_FILE, webpage.WEB_DIR,
+               *(f"decoder_{variant}.tflite" for variant in tflite.VARIANTS)}
     return [name for name in names if name not in written]
 
 
@@ -227,6 +239,10 @@ def _build(options: ExportOptions, staging: str) -> dict[str, Any]:
         paths, latent, reference, options.min_psnr, options.latency_invokes, options.num_threads
     )
     failures = list(checks["failures"])
+    web = None
+    if options.web:
+        logging.info("writing the latent explorer page into %s/", webpage.WEB_DIR)
+        web = webpage.write_web(os.path.join(staging, webpage.WEB_DIR), paths[WEB_VARIANT])
     if not saved_model_error <= SAVED_MODEL_TOLERANCE:
         failures.append(f"saved_model: decode differs from the Keras decoder by {saved_model_error:.3g} "
                         f"(tolerance {SAVED_MODEL_TOLERANCE:g})")
@@ -247,6 +263,7 @@ def _build(options: ExportOptions, staging: str) -> dict[str, Any]:
         "latency": {"batch": 1, "invokes": options.latency_invokes, "warmup": report.WARMUP_INVOKES,
                     "num_threads": options.num_threads, "statistic": "median"},
         "variants": checks["variants"],
+        **({"web": web} if web else {}),
         "versions": _versions(),
     }
 
@@ -314,6 +331,9 @@ def define_flags() -> None:
     flags.DEFINE_integer("seed", 0, "Seed of calibration images and prior samples.")
     flags.DEFINE_boolean("overwrite", False,
                          "Replace a non-empty output_dir that holds an earlier export (and nothing else).")
+    flags.DEFINE_boolean("web", False,
+                         "Also write web/: an offline latent explorer page running decoder_int8.tflite on "
+                         "LiteRT.js (serve it with `python -m http.server -d web`). Needs npm at export time.")
     flags.mark_flags_as_required(["model_dir", "output_dir"])
 
 
