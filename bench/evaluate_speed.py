@@ -5,7 +5,7 @@
     python bench/evaluate_speed.py --output=before.json
 
 Runs `evaluation.evaluate` on dsprites with the sizes `jointvae-evaluate` uses by default
-(`evaluation.MetricSizes()`: FactorVAE 10,000 variance points / 10,000 train / 5,000 eval
+(`evaluation.MetricSizes()`, or each divided by `--sizes_divisor`: FactorVAE 10,000 variance points / 10,000 train / 5,000 eval
 votes, MIG 10,000 points, BetaVAE 10,000 / 5,000 points, 10,000 sampled images for the shape
 accuracy and the reconstruction) and every metric, and prints one JSON object:
 
@@ -44,6 +44,9 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="Seed of the metrics (as jointvae-evaluate --seed).")
     parser.add_argument("--metrics", default=None,
                         help="Comma-separated subset of the metrics (default: all, as jointvae-evaluate).")
+    parser.add_argument("--sizes_divisor", type=int, default=1,
+                        help="Divide every default sample size by this (batch size kept), for quick comparisons on "
+                             "a loaded machine; 1 (default) is the full protocol jointvae-evaluate runs.")
     parser.add_argument("--output", default=None, help="Also write the JSON here (atomically).")
     return parser.parse_args(argv)
 
@@ -63,16 +66,30 @@ def build_model(source: str | None, init_seed: int):
     return model, f"fresh JointVAE {list(preset.image_shape)} {preset.latent_spec} seed {init_seed}"
 
 
+def scaled_sizes(divisor: int):
+    """`evaluation.MetricSizes()` with every sample size divided by `divisor` (at least 2), batch size kept."""
+    import dataclasses
+
+    from jointvae_tf import evaluation
+
+    if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 1:
+        raise evaluation.EvaluationError(f"--sizes_divisor must be an integer >= 1, got {divisor!r}")
+    defaults = evaluation.MetricSizes()
+    return defaults.scaled(**{field.name: max(2, getattr(defaults, field.name) // divisor)
+                              for field in dataclasses.fields(defaults) if field.name != "batch_size"})
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     from jointvae_tf import checkpoints, evaluation
 
     metrics = args.metrics.split(",") if args.metrics else None
     try:
+        sizes = scaled_sizes(args.sizes_divisor)
         model, description = build_model(args.model, args.init_seed)
         load_before = os.getloadavg()
         cpu_start, wall_start = time.process_time(), time.perf_counter()
-        results = evaluation.evaluate(model, "dsprites", seed=args.seed, sizes=evaluation.MetricSizes(),
+        results = evaluation.evaluate(model, "dsprites", seed=args.seed, sizes=sizes,
                                       metrics=metrics)
         wall = time.perf_counter() - wall_start
         cpu = time.process_time() - cpu_start
@@ -82,6 +99,7 @@ def main(argv=None) -> int:
     value = {
         "model": description,
         "seed": args.seed,
+        "sizes_divisor": args.sizes_divisor,
         "seconds": {**{name: round(s, 2) for name, s in results["seconds"].items()}, "total": round(wall, 2)},
         "cpu_seconds": round(cpu, 2),
         "load_average": {"before": [round(x, 2) for x in load_before],
