@@ -14,7 +14,9 @@
                      as the JointVAE paper reports) and after a majority renaming
   factor_vae, mig,   disentanglement scores on the dSprites ground truth (`data.DSprites`),
   beta_vae           from `metrics.make_representation_fn(model.encode)`: continuous means
-                     followed by the one-hot argmax of each discrete latent
+                     followed by the one-hot argmax of each discrete latent; one
+                     `metrics.CachedRepresentation` serves all three, so each dSprites factor
+                     combination is rendered and encoded once (same scores as encoding every sample)
 
 Metrics a dataset cannot support are left out of "metrics" and listed under "skipped"
 with the reason. Each metric draws from its own `np.random.RandomState(seed)`, so a
