@@ -178,6 +178,9 @@ class DSprites:
 
     factor_names = FACTOR_NAMES
     factor_sizes = FACTOR_SIZES
+    # One image per factor combination, drawn without the random state: lets the metrics
+    # encode each combination once (`metrics.utils.observations_are_deterministic`).
+    deterministic_observations = True
     shape_names = SHAPE_NAMES
     num_images = NUM_IMAGES
     factor_values = (

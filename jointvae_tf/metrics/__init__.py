@@ -11,7 +11,9 @@ The three scores take `(ground_truth_data, representation_fn, random_state,
 and `sample_observations_from_factors(factors, random_state)` (see `GroundTruthData`);
 `representation_fn` maps observations [n, ...] to codes [n, num_latents];
 `make_representation_fn(model.encode)` builds one from a JointVAE encoder
-(continuous means followed by one-hot argmax of each discrete latent).
+(continuous means followed by one-hot argmax of each discrete latent), and
+`CachedRepresentation(ground_truth_data, representation_fn)` encodes each factor
+combination of a deterministic ground truth (dSprites) once, for every metric it is given to.
 
 `discrete_accuracy(categories, labels)` scores a discrete latent against
 labels up to a renaming of its categories.
@@ -21,9 +23,10 @@ from jointvae_tf.metrics.accuracy import discrete_accuracy
 from jointvae_tf.metrics.beta_vae import beta_vae_score
 from jointvae_tf.metrics.factor_vae import factor_vae_score
 from jointvae_tf.metrics.mig import mig
-from jointvae_tf.metrics.utils import GroundTruthData, make_representation_fn
+from jointvae_tf.metrics.utils import CachedRepresentation, GroundTruthData, make_representation_fn
 
 __all__ = [
+    "CachedRepresentation",
     "GroundTruthData",
     "beta_vae_score",
     "discrete_accuracy",

@@ -86,20 +86,22 @@ def _generate_points(
       labels: int [num_points], the index of the shared factor.
     """
     num_factors = utils.num_factors(ground_truth_data)
-    features, labels = [], np.zeros(num_points, dtype=np.int64)
-    for i in range(num_points):
-        labels[i] = random_state.randint(num_factors)
-        factors1 = utils.sample_factors(ground_truth_data, batch_size, random_state)
-        factors2 = utils.sample_factors(ground_truth_data, batch_size, random_state)
-        factors2[:, labels[i]] = factors1[:, labels[i]]
-        code1, code2 = (
-            utils.represent_factors(
-                ground_truth_data, representation_fn, factors, random_state, batch_size
-            )
-            for factors in (factors1, factors2)
-        )
-        features.append(np.mean(np.abs(code1 - code2), axis=0))
-    return np.stack(features), labels
+    labels = np.zeros(num_points, dtype=np.int64)
+
+    def draws():
+        for i in range(num_points):
+            labels[i] = random_state.randint(num_factors)
+            factors1 = utils.sample_factors(ground_truth_data, batch_size, random_state)
+            factors2 = utils.sample_factors(ground_truth_data, batch_size, random_state)
+            factors2[:, labels[i]] = factors1[:, labels[i]]
+            yield factors1
+            yield factors2
+
+    codes = utils.represent_factor_batches(
+        ground_truth_data, representation_fn, draws(), random_state, batch_size
+    ).reshape(num_points, 2, batch_size, -1)
+    features = np.mean(np.abs(codes[:, 0] - codes[:, 1]), axis=1)
+    return features, labels
 
 
 def _fit_logistic_regression(

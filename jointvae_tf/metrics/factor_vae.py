@@ -109,17 +109,23 @@ def _generate_votes(
       normalised variance while each factor was fixed.
     """
     num_factors = utils.num_factors(ground_truth_data)
+    fixed = np.zeros(num_votes, dtype=np.int64)  # the factor each vote fixes
+
+    def draws():
+        for i in range(num_votes):
+            fixed[i] = random_state.randint(num_factors)
+            factors = utils.sample_factors(ground_truth_data, batch_size, random_state)
+            factors[:, fixed[i]] = factors[0, fixed[i]]
+            yield factors
+
+    codes = utils.represent_factor_batches(
+        ground_truth_data, representation_fn, draws(), random_state, batch_size
+    ).reshape(num_votes, batch_size, -1)
+    local_variances = np.var(codes, axis=1, ddof=1)  # [num_votes, num_latents]
+    normalised = local_variances[:, active_dims] / global_variances[active_dims]
+    winners = active_dims[np.argmin(normalised, axis=1)]
     votes = np.zeros((global_variances.shape[0], num_factors), dtype=np.int64)
-    for _ in range(num_votes):
-        factor_index = random_state.randint(num_factors)
-        factors = utils.sample_factors(ground_truth_data, batch_size, random_state)
-        factors[:, factor_index] = factors[0, factor_index]
-        codes = utils.represent_factors(
-            ground_truth_data, representation_fn, factors, random_state, batch_size
-        )
-        local_variances = np.var(codes, axis=0, ddof=1)
-        normalised = local_variances[active_dims] / global_variances[active_dims]
-        votes[active_dims[np.argmin(normalised)], factor_index] += 1
+    np.add.at(votes, (winners, fixed), 1)
     return votes
 
 

@@ -7,7 +7,7 @@ Follows disentanglement_lib's `evaluation/metrics/utils.py`, with arrays laid ou
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -29,6 +29,9 @@ class GroundTruthData(Protocol):
         self, factors: np.ndarray, random_state: np.random.RandomState
     ) -> np.ndarray:
         """Returns observations [num, ...] of factors [num, num_factors]."""
+
+    # Optional: a class attribute `deterministic_observations = True` declares one observation
+    # per factor combination, drawn without `random_state` (see `observations_are_deterministic`).
 
 
 def check_int_option(name: str, value: Any, minimum: int) -> int:
@@ -79,6 +82,215 @@ def sample_factors(
     return factors
 
 
+def observations_are_deterministic(ground_truth_data: GroundTruthData) -> bool:
+    """Whether `ground_truth_data` declares `deterministic_observations = True`.
+
+    Such a ground truth has exactly one observation per factor combination and its
+    `sample_observations_from_factors` never draws from `random_state` (the dSprites
+    renderer). The metrics then draw all their factors before observing any, which
+    consumes `random_state` exactly as interleaving would, and may reuse codes through
+    a `CachedRepresentation`.
+    """
+    return getattr(ground_truth_data, "deterministic_observations", False) is True
+
+
+def _check_codes(code: np.ndarray, num_rows: int, num_columns: int | None) -> None:
+    """Raises the ValueError `represent_factors` documents for a bad `representation_fn` output."""
+    if code.ndim != 2 or code.shape[0] != num_rows or code.shape[1] < 1:
+        raise ValueError(
+            f"representation_fn must return an array [{num_rows}, num_latents] for "
+            f"{num_rows} observations, got shape {code.shape}."
+        )
+    if num_columns is not None and code.shape[1] != num_columns:
+        raise ValueError(
+            "representation_fn returned a varying number of latents: "
+            f"{num_columns} then {code.shape[1]}."
+        )
+    if not np.all(np.isfinite(code)):
+        raise ValueError("representation_fn returned non-finite values.")
+
+
+def _encode_chunk(ground_truth_data, representation_fn, factors, random_state, num_columns):
+    """Observes one chunk of factors [n, num_factors] and encodes it: float64 [n, num_latents]."""
+    observations = ground_truth_data.sample_observations_from_factors(factors, random_state)
+    code = np.asarray(representation_fn(observations), dtype=np.float64)
+    _check_codes(code, len(factors), num_columns)
+    return code
+
+
+class CachedRepresentation:
+    """A `representation_fn` that encodes each factor combination of one ground truth once.
+
+    For a ground truth with `deterministic_observations` (e.g. `data.DSprites`), the code of
+    a factor combination is a function of the combination, so metrics that encode millions of
+    sampled combinations (BetaVAE: 1.92M with the default sizes, out of dSprites' 737,280)
+    need each distinct one only once, across metrics too when they share the cache.
+
+    `represent_factors` takes from the cache every chunk of exactly `batch_size` rows it would
+    otherwise pass to `representation_fn`; chunks of other sizes go straight through, as before.
+    The cache encodes its combinations in batches of exactly `batch_size` observations (the
+    last one padded by repeating its final row), so codes equal the chunk-by-chunk ones bit for
+    bit whenever `representation_fn` maps each row independently of the other rows of a batch
+    of that size, as a Keras encoder in inference does: a kernel's arithmetic may depend on the
+    batch size, not on the other images in the batch.
+
+    Calling the object on observations calls `representation_fn` (no caching).
+
+    Attributes:
+      ground_truth_data: The ground truth whose combinations are cached.
+      representation_fn: The wrapped function.
+      batch_size: Rows per `representation_fn` call.
+      num_encoded: Number of distinct combinations encoded so far.
+    """
+
+    # Combinations observed per `sample_observations_from_factors` call (a multiple of batch_size).
+    _OBSERVE_ROWS = 1024
+
+    def __init__(
+        self,
+        ground_truth_data: GroundTruthData,
+        representation_fn: RepresentationFn,
+        batch_size: int = 64,
+    ):
+        if not observations_are_deterministic(ground_truth_data):
+            raise ValueError(
+                "CachedRepresentation needs a ground truth with deterministic_observations = True "
+                f"(one observation per factor combination), got {type(ground_truth_data).__name__}."
+            )
+        self.ground_truth_data = ground_truth_data
+        self.representation_fn = representation_fn
+        self.batch_size = check_int_option("batch_size", batch_size, 1)
+        self._factor_sizes = tuple(int(size) for size in ground_truth_data.factor_sizes)
+        num_factors(ground_truth_data)
+        self._keys = np.zeros(0, dtype=np.int64)  # sorted combination indices
+        self._codes: np.ndarray | None = None  # float64 [len(keys), num_latents], same order
+
+    @property
+    def num_encoded(self) -> int:
+        return int(self._keys.shape[0])
+
+    def __call__(self, observations):
+        return self.representation_fn(observations)
+
+    def codes(self, factors: np.ndarray) -> np.ndarray:
+        """float64 codes [n, num_latents] of factors [n, num_factors], encoding the new ones."""
+        factors = np.asarray(factors)
+        keys = np.ravel_multi_index(tuple(factors.T), self._factor_sizes).astype(np.int64)
+        wanted = np.unique(keys)
+        missing = wanted[~self._contains(wanted)]
+        if missing.size:
+            self._add(missing, self._encode(missing))
+        return self._codes[np.searchsorted(self._keys, keys)]
+
+    def _contains(self, keys: np.ndarray) -> np.ndarray:
+        if not self._keys.size:
+            return np.zeros(keys.shape, dtype=bool)
+        positions = np.minimum(np.searchsorted(self._keys, keys), self._keys.size - 1)
+        return self._keys[positions] == keys
+
+    def _encode(self, keys: np.ndarray) -> np.ndarray:
+        """Codes of sorted combination indices, `batch_size` observations per call."""
+        factors = np.stack(np.unravel_index(keys, self._factor_sizes), axis=1).astype(np.int64)
+        num_columns = None if self._codes is None else self._codes.shape[1]
+        block = max(1, self._OBSERVE_ROWS // self.batch_size) * self.batch_size
+        # Never passed to a deterministic sampler's draws; required by the interface.
+        unused_random_state = np.random.RandomState(0)
+        codes = []
+        for block_start in range(0, len(factors), block):
+            block_factors = factors[block_start : block_start + block]
+            num_rows = len(block_factors)
+            padding = -num_rows % self.batch_size
+            if padding:
+                block_factors = np.concatenate([block_factors, np.repeat(block_factors[-1:], padding, 0)])
+            observations = self.ground_truth_data.sample_observations_from_factors(
+                block_factors, unused_random_state
+            )
+            for start in range(0, len(block_factors), self.batch_size):
+                code = np.asarray(
+                    self.representation_fn(observations[start : start + self.batch_size]),
+                    dtype=np.float64,
+                )
+                _check_codes(code, self.batch_size, num_columns)
+                num_columns = code.shape[1]
+                codes.append(code[: max(0, min(self.batch_size, num_rows - start))])
+        return np.concatenate(codes, axis=0)
+
+    def _add(self, keys: np.ndarray, codes: np.ndarray) -> None:
+        if self._codes is None:
+            self._keys, self._codes = keys, codes
+            return
+        all_keys = np.concatenate([self._keys, keys])
+        order = np.argsort(all_keys, kind="stable")
+        self._keys = all_keys[order]
+        self._codes = np.concatenate([self._codes, codes], axis=0)[order]
+
+
+def represent_factor_batches(
+    ground_truth_data: GroundTruthData,
+    representation_fn: RepresentationFn,
+    factor_batches: Iterable[np.ndarray],
+    random_state: np.random.RandomState,
+    batch_size: int,
+) -> np.ndarray:
+    """Observes and encodes a stream of factor batches, each `batch_size` rows at a time.
+
+    The codes equal those of `represent_factors` called on each batch in turn, and
+    `random_state` is drawn from in the same order: `factor_batches` may be a generator
+    that samples from `random_state` as it is consumed. With `deterministic_observations`
+    every batch is drawn first and then observed and encoded in one pass, taking chunks of
+    `batch_size` rows from `representation_fn` when it is a `CachedRepresentation` of this
+    ground truth; otherwise each batch is observed as soon as it is drawn.
+
+    Args:
+      ground_truth_data: The data set.
+      representation_fn: Maps observations [n, ...] to codes [n, num_latents].
+      factor_batches: Iterable of factors [n_i, num_factors].
+      random_state: Passed to the observation sampler.
+      batch_size: Largest number of observations per `representation_fn` call; each batch
+        is cut into chunks of this size.
+
+    Returns:
+      float64 codes [sum of n_i, num_latents], in the order of the batches' rows.
+
+    Raises:
+      ValueError: If `representation_fn` returns something other than a finite 2-D
+        array with one row per observation and the same number of columns every call.
+    """
+    if not observations_are_deterministic(ground_truth_data):
+        codes, num_columns = [], None
+        for factors in factor_batches:
+            for start in range(0, len(factors), batch_size):
+                codes.append(_encode_chunk(ground_truth_data, representation_fn,
+                                           factors[start : start + batch_size], random_state, num_columns))
+                num_columns = codes[-1].shape[1]
+        return np.concatenate(codes, axis=0)
+
+    chunks = [
+        factors[start : start + batch_size]
+        for factors in factor_batches
+        for start in range(0, len(factors), batch_size)
+    ]
+    codes: list[np.ndarray | None] = [None] * len(chunks)
+    cached = (
+        isinstance(representation_fn, CachedRepresentation)
+        and representation_fn.ground_truth_data is ground_truth_data
+        and representation_fn.batch_size == batch_size
+    )
+    num_columns = None
+    if cached:
+        full = [i for i, chunk in enumerate(chunks) if len(chunk) == batch_size]
+        if full:
+            table = representation_fn.codes(np.concatenate([chunks[i] for i in full], axis=0))
+            num_columns = table.shape[1]
+            for position, i in enumerate(full):
+                codes[i] = table[position * batch_size : (position + 1) * batch_size]
+    for i, chunk in enumerate(chunks):
+        if codes[i] is None:
+            codes[i] = _encode_chunk(ground_truth_data, representation_fn, chunk, random_state, num_columns)
+            num_columns = codes[i].shape[1]
+    return np.concatenate(codes, axis=0)
+
+
 def represent_factors(
     ground_truth_data: GroundTruthData,
     representation_fn: RepresentationFn,
@@ -90,7 +302,8 @@ def represent_factors(
 
     Chunking bounds memory (10,000 dSprites images take 160 MB) and draws from
     `random_state` in the same order as observing all factors at once would, for
-    observation samplers that draw element by element.
+    observation samplers that draw element by element. A `CachedRepresentation` of
+    this ground truth serves the chunks of exactly `batch_size` rows.
 
     Args:
       ground_truth_data: The data set.
@@ -106,27 +319,7 @@ def represent_factors(
       ValueError: If `representation_fn` returns something other than a finite 2-D
         array with one row per observation and the same number of columns every call.
     """
-    codes = []
-    for start in range(0, len(factors), batch_size):
-        observations = ground_truth_data.sample_observations_from_factors(
-            factors[start : start + batch_size], random_state
-        )
-        code = np.asarray(representation_fn(observations), dtype=np.float64)
-        num_rows = min(batch_size, len(factors) - start)
-        if code.ndim != 2 or code.shape[0] != num_rows or code.shape[1] < 1:
-            raise ValueError(
-                f"representation_fn must return an array [{num_rows}, num_latents] for "
-                f"{num_rows} observations, got shape {code.shape}."
-            )
-        if codes and code.shape[1] != codes[0].shape[1]:
-            raise ValueError(
-                "representation_fn returned a varying number of latents: "
-                f"{codes[0].shape[1]} then {code.shape[1]}."
-            )
-        if not np.all(np.isfinite(code)):
-            raise ValueError("representation_fn returned non-finite values.")
-        codes.append(code)
-    return np.concatenate(codes, axis=0)
+    return represent_factor_batches(ground_truth_data, representation_fn, [factors], random_state, batch_size)
 
 
 def sample_representations(
@@ -139,24 +332,21 @@ def sample_representations(
     """Samples points and encodes them, one batch at a time.
 
     Same sampling order as disentanglement_lib's `generate_batch_factor_code`: for
-    each batch, sample factors, then observe them.
+    each batch, sample factors, then observe them (`represent_factor_batches`).
 
     Returns:
       codes: float64 [num_points, num_latents].
       factors: [num_points, num_factors], the factors behind the codes.
     """
-    codes, factors = [], []
-    for start in range(0, num_points, batch_size):
-        batch_factors = sample_factors(
-            ground_truth_data, min(batch_size, num_points - start), random_state
-        )
-        codes.append(
-            represent_factors(
-                ground_truth_data, representation_fn, batch_factors, random_state, batch_size
-            )
-        )
-        factors.append(batch_factors)
-    return np.concatenate(codes, axis=0), np.concatenate(factors, axis=0)
+    factors = []
+
+    def draws():
+        for start in range(0, num_points, batch_size):
+            factors.append(sample_factors(ground_truth_data, min(batch_size, num_points - start), random_state))
+            yield factors[-1]
+
+    codes = represent_factor_batches(ground_truth_data, representation_fn, draws(), random_state, batch_size)
+    return codes, np.concatenate(factors, axis=0)
 
 
 def histogram_discretize(values: np.ndarray, num_bins: int) -> np.ndarray:
