@@ -42,7 +42,7 @@ NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 # Settings of the run's config.json that make its recipe (copied into config.json and the card).
 RECIPE_SETTINGS = ("preset", "batch_size", "learning_rate", "seed", "channels")
 RECIPE_MODEL_SETTINGS = ("image_shape", "latent_spec", "temperature", "cont_capacity", "disc_capacity",
-                         "straight_through", "discrete_kl")
+                         "straight_through", "discrete_kl", "likelihood")
 
 
 def default_root() -> str:
