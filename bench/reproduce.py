@@ -11,18 +11,19 @@ images, chosen a multiple of 10 so Keras runs 10 steps per call; dSprites: 1,000
   * the epoch's training averages: reconstruction loss, KL_z, KL_c (and the capacities);
   * MNIST: discrete accuracy (Hungarian and majority) and reconstruction on the 10,000 t10k
     test images, read from `--mnist_dir` (IDX files, no network);
-  * dSprites: FactorVAE score and MIG on the procedural dSprites ground truth, with the
-    smaller `--epoch_*` sample sizes, plus the shape accuracy of the discrete latent;
+  * dSprites: FactorVAE score, MIG, DCI and SAP on the procedural dSprites ground truth, with
+    the smaller `--epoch_*` sample sizes, plus the shape accuracy of the discrete latent;
   * wall time and the training's CPU time (`time.process_time`, all threads).
 
 After the last epoch the model is measured again with the full sample sizes (the protocols'
-defaults: FactorVAE 10,000 variance / 10,000 train / 5,000 eval votes, MIG 10,000), and so is
+defaults: FactorVAE 10,000 variance / 10,000 train / 5,000 eval votes, MIG 10,000, DCI and SAP
+10,000 train / 5,000 test points), and so is
 `--reference_model_dir` (a model trained by the original PyTorch code, imported through
 `jointvae_tf.compat`) with the same metrics and seed. One JSON object per epoch and a final
 summary go to stdout and, atomically, to model_dir/reproduce.json.
 
-`--cont_capacity`, `--disc_capacity`, `--temperature`, `--straight_through` and `--discrete_kl`
-try other recipes: they are passed to `training.TrainConfig`, recorded in the report, and set
+`--cont_capacity`, `--disc_capacity`, `--temperature`, `--straight_through`, `--discrete_kl` and
+`--likelihood` try other recipes: they are passed to `training.TrainConfig`, recorded in the report, and set
 its "is_preset" to false.
 """
 
@@ -56,6 +57,8 @@ flags.DEFINE_string("temperature", None, "Override the preset's Gumbel-softmax t
                     "'start,end,num_iters' to anneal it (idem).")
 flags.DEFINE_bool("straight_through", False, "Straight-through Gumbel-softmax samples in training (idem).")
 flags.DEFINE_string("discrete_kl", None, "Discrete KL in training: categorical (the preset's) or concrete (idem).")
+flags.DEFINE_string("likelihood", None, "Decoder likelihood in training: bernoulli (the preset's), gaussian, laplace "
+                    "or continuous_bernoulli (idem).")
 flags.DEFINE_integer("seed", 0, "Seed of training and of every metric.")
 flags.DEFINE_integer("measure_every", 1, "Measure the model every N epochs (and after the last one); the other "
                      "epochs keep only their training averages. Long runs spend less time measuring.", lower_bound=1)
@@ -64,11 +67,15 @@ flags.DEFINE_integer("epoch_factor_vae_train", 500, "dSprites per-epoch FactorVA
 flags.DEFINE_integer("epoch_factor_vae_eval", 300, "dSprites per-epoch FactorVAE: evaluation votes.")
 flags.DEFINE_integer("epoch_mig_train", 2000, "dSprites per-epoch MIG: points.")
 flags.DEFINE_integer("epoch_accuracy_images", 2000, "dSprites per-epoch shape accuracy: sampled images.")
+flags.DEFINE_integer("epoch_dci_train", 2000, "dSprites per-epoch DCI: training points (test: half as many).")
+flags.DEFINE_integer("epoch_sap_train", 2000, "dSprites per-epoch SAP: training points (test: half as many).")
 flags.DEFINE_integer("factor_vae_variance", 10000, "Final FactorVAE: points for the variances.")
 flags.DEFINE_integer("factor_vae_train", 10000, "Final FactorVAE: training votes.")
 flags.DEFINE_integer("factor_vae_eval", 5000, "Final FactorVAE: evaluation votes.")
 flags.DEFINE_integer("mig_train", 10000, "Final MIG: points.")
 flags.DEFINE_integer("accuracy_images", 10000, "Final dSprites shape accuracy: sampled images.")
+flags.DEFINE_integer("dci_train", 10000, "Final DCI: training points (test: half as many).")
+flags.DEFINE_integer("sap_train", 10000, "Final SAP: training points (test: half as many).")
 flags.DEFINE_bool("final_beta_vae", False, "Also compute the BetaVAE score (10,000 / 5,000 points) at the end.")
 flags.DEFINE_string("reference_model_dir", None,
                     "A PyTorch reference model (model.pt + specs.json) or model_dir to measure with the same "
@@ -83,7 +90,7 @@ EPOCH_KEYS = {
     "mnist": ("reconstruction_loss", "kl_continuous", "kl_discrete", "discrete_accuracy", "discrete_accuracy_majority",
               "test_reconstruction_loss"),
     "dsprites": ("reconstruction_loss", "kl_continuous", "kl_discrete", "factor_vae_score", "mig",
-                 "discrete_accuracy"),
+                 "dci_disentanglement", "sap_score", "discrete_accuracy"),
 }
 
 
@@ -102,16 +109,19 @@ def _settings():
         epoch_sizes = final_sizes = evaluation.MetricSizes()
     else:
         dataset, preset, steps_per_epoch = "dsprites", "dsprites", FLAGS.steps_per_epoch or 1000
-        epoch_metrics = ("reconstruction", "discrete_accuracy", "factor_vae", "mig")
+        epoch_metrics = ("reconstruction", "discrete_accuracy", "factor_vae", "mig", "dci", "sap")
         final_metrics = epoch_metrics + (("beta_vae",) if FLAGS.final_beta_vae else ())
         epoch_sizes = evaluation.MetricSizes(
             factor_vae_variance=FLAGS.epoch_factor_vae_variance, factor_vae_train=FLAGS.epoch_factor_vae_train,
             factor_vae_eval=FLAGS.epoch_factor_vae_eval, mig_train=FLAGS.epoch_mig_train,
-            ground_truth_images=FLAGS.epoch_accuracy_images)
+            ground_truth_images=FLAGS.epoch_accuracy_images, dci_train=FLAGS.epoch_dci_train,
+            dci_test=max(1, FLAGS.epoch_dci_train // 2), sap_train=FLAGS.epoch_sap_train,
+            sap_test=max(1, FLAGS.epoch_sap_train // 2))
         final_sizes = evaluation.MetricSizes(
             factor_vae_variance=FLAGS.factor_vae_variance, factor_vae_train=FLAGS.factor_vae_train,
             factor_vae_eval=FLAGS.factor_vae_eval, mig_train=FLAGS.mig_train,
-            ground_truth_images=FLAGS.accuracy_images)
+            ground_truth_images=FLAGS.accuracy_images, dci_train=FLAGS.dci_train,
+            dci_test=max(1, FLAGS.dci_train // 2), sap_train=FLAGS.sap_train, sap_test=max(1, FLAGS.sap_train // 2))
     return dataset, preset, steps_per_epoch, epoch_metrics, final_metrics, epoch_sizes, final_sizes
 
 
@@ -166,12 +176,12 @@ def main(argv):
             print("reproduce: error: give --epochs or --minutes for dsprites", file=sys.stderr)
             return 1
     is_preset = not (FLAGS.cont_capacity or FLAGS.disc_capacity or FLAGS.temperature is not None
-                     or FLAGS.straight_through or FLAGS.discrete_kl is not None)
+                     or FLAGS.straight_through or FLAGS.discrete_kl is not None or FLAGS.likelihood is not None)
     report = {
         "dataset": FLAGS.dataset, "data": dataset, "model_dir": model_dir, "preset": preset,
         "is_preset": is_preset, "cont_capacity": FLAGS.cont_capacity, "disc_capacity": FLAGS.disc_capacity,
         "temperature": FLAGS.temperature, "straight_through": FLAGS.straight_through,
-        "discrete_kl": FLAGS.discrete_kl,
+        "discrete_kl": FLAGS.discrete_kl, "likelihood": FLAGS.likelihood,
         "steps_per_epoch": steps_per_epoch, "epochs": epochs, "minutes": FLAGS.minutes, "budget": FLAGS.budget,
         "seed": FLAGS.seed, "epoch_metric_sizes": evaluation.dataclasses.asdict(epoch_sizes),
         "final_metric_sizes": evaluation.dataclasses.asdict(final_sizes), "final_metrics": list(final_metrics),
@@ -216,6 +226,7 @@ def main(argv):
                     dataset=dataset, model_dir=model_dir, preset=preset, cont_capacity=FLAGS.cont_capacity,
                     disc_capacity=FLAGS.disc_capacity, temperature=FLAGS.temperature,
                     straight_through=FLAGS.straight_through, discrete_kl=FLAGS.discrete_kl or "categorical",
+                    likelihood=FLAGS.likelihood or "bernoulli",
                     steps=epoch * steps_per_epoch, steps_per_epoch=steps_per_epoch,
                     seed=FLAGS.seed, verbose=0, checkpoint_every=steps_per_epoch, image_every=10 * steps_per_epoch,
                 )

@@ -213,8 +213,17 @@ def _build(options: ExportOptions, staging: str) -> dict[str, Any]:
 
     saved_model_path = saved_model.export_saved_model(model, os.path.join(staging, SAVED_MODEL_DIR))
 
+    variants = tuple(options.variants)
+    if variants == tuple(tflite.DEFAULT_VARIANTS):
+        # The defaults leave out what the model's likelihood cannot quantise; an explicit list is checked.
+        variants = tflite.variants_for(model.likelihood, variants)
+        if variants != tuple(options.variants):
+            logging.info("likelihood %s: no int8 decoders (see export.tflite); writing %s",
+                         model.likelihood, ", ".join(variants))
+    tflite.check_likelihood_variants(model.likelihood, variants)
+
     calibration, calibration_info = None, {"source": None, "note": "no calibrated variant requested"}
-    if any(v in tflite.CALIBRATED_VARIANTS for v in options.variants):
+    if any(v in tflite.CALIBRATED_VARIANTS for v in variants):
         images, images_info = tflite.calibration_images(
             model.image_shape, options.calibration_images, config, options.calibration_samples // 2, options.seed
         )
@@ -224,7 +233,7 @@ def _build(options: ExportOptions, staging: str) -> dict[str, Any]:
         calibration_info.update(images_info, requested=options.calibration_images, seed=options.seed)
     batch_size = None if options.dynamic_batch else tflite.DEFAULT_BATCH_SIZE
     paths = {}
-    for variant, content in tflite.convert_decoders(model, options.variants, calibration, batch_size).items():
+    for variant, content in tflite.convert_decoders(model, variants, calibration, batch_size).items():
         paths[variant] = os.path.join(staging, f"decoder_{variant}.tflite")
         decode_tflite.atomic_write(paths[variant], content)
 

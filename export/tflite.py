@@ -19,6 +19,12 @@ Variants (`VARIANTS`):
   int8_uint8    as int8 with uint8 images out, for direct display: pixel q = round(256 p) clipped to
                 255 (the int8 sigmoid's scale 1/256), so p = q / 256; not in the defaults.
 
+The calibrated variants need a decoder whose image is sigmoid(logits) (TFLite's int8 LOGISTIC):
+a model trained with likelihood="continuous_bernoulli" shows the continuous Bernoulli's mean
+1/(1 - exp(-l)) - 1/l, whose two terms grow without bound near l = 0 and cancel, which int8
+activations cannot represent (measured: mean error 0.036, max 0.13 on [0, 1] pixels). Such models
+get the float variants (`variants_for`); asking them for int8 or int8_uint8 is an error.
+
 Calibration latents: the posterior modes `model.latent(images)` of real training images
 (the model_dir's dataset, shuffled with `seed`) plus prior samples `model.sample_prior`,
 half each; prior samples only when no dataset is named or it cannot be loaded.
@@ -59,6 +65,28 @@ DEFAULT_CALIBRATION_SAMPLES = 400
 # them, and a batch-1 int8 decode measured 2.5x slower (and stalled ~12 ms per invoke with 2 threads
 # on a busy CPU). `batch_size=None` still gives any-batch decoders.
 DEFAULT_BATCH_SIZE = 1
+
+
+def check_likelihood_variants(likelihood: str, variants: Sequence[str]) -> None:
+    """ValueError when a calibrated variant is asked of a decoder whose image is not sigmoid(logits)."""
+    from jointvae_tf import losses
+
+    calibrated = [v for v in variants if v in CALIBRATED_VARIANTS]
+    if calibrated and likelihood not in losses.SIGMOID_MEAN_LIKELIHOODS:
+        allowed = [v for v in VARIANTS if v not in CALIBRATED_VARIANTS]
+        raise ValueError(
+            f"variant {calibrated[0]!r} cannot represent the {likelihood} decoder's mean image in int8 "
+            f"(only sigmoid outputs quantise): choose among {', '.join(allowed)}"
+        )
+
+
+def variants_for(likelihood: str, variants: Sequence[str] = DEFAULT_VARIANTS) -> tuple[str, ...]:
+    """`variants` without the calibrated ones when the decoder's image is not sigmoid(logits) (see above)."""
+    from jointvae_tf import losses
+
+    if likelihood in losses.SIGMOID_MEAN_LIKELIHOODS:
+        return tuple(variants)
+    return tuple(v for v in variants if v not in CALIBRATED_VARIANTS)
 
 
 def check_variants(variants: Sequence[str]) -> tuple[str, ...]:
@@ -219,6 +247,7 @@ def convert_decoders(
       batch_size: the decoders' fixed batch, or None for any batch (see DEFAULT_BATCH_SIZE).
     """
     variants = check_variants(variants)
+    check_likelihood_variants(model.likelihood, variants)
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be None (any batch) or an integer >= 1, got {batch_size!r}")
     for variant in variants:

@@ -171,7 +171,8 @@ class ModelDirLock:
 # Settings a resumed run may change; each change is logged and recorded in config.json "history".
 TRACKED_SETTINGS = ("dataset", "data_dir", "channels", "batch_size", "learning_rate", "seed", "strategy",
                     "precision")
-TRACKED_MODEL_SETTINGS = ("temperature", "cont_capacity", "disc_capacity", "straight_through", "discrete_kl")
+TRACKED_MODEL_SETTINGS = ("temperature", "cont_capacity", "disc_capacity", "straight_through", "discrete_kl",
+                          "likelihood")
 
 
 def record_changes(saved: dict[str, Any], resolved: dict[str, Any], step: int,

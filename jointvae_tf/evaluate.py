@@ -1,7 +1,7 @@
 """Evaluates a trained JointVAE: `python -m jointvae_tf.evaluate --model_dir=runs/dsprites`.
 
 Writes output_dir/metrics.json and pictures under output_dir/images, and prints a table
-(metric | value). On dsprites: FactorVAE, MIG and BetaVAE scores on the ground truth, the
+(metric | value). On dsprites: FactorVAE, MIG, BetaVAE, DCI and SAP scores on the ground truth, the
 shape accuracy of the discrete latent and the reconstruction loss; on labelled data (mnist,
 fashion_mnist, idx:, npz:): discrete accuracy against the test labels and the reconstruction
 loss. Metrics a data set cannot support are skipped with a line saying why. --model_dir takes
@@ -25,20 +25,25 @@ flags.DEFINE_string("data_dir", None, "TFDS data_dir (where prepared data sets l
 flags.DEFINE_string("manual_dir", None, "Folder with a data set's original download files, to build it offline.")
 flags.DEFINE_string("output_dir", None, "Where metrics.json and images/ go (default: <model_dir>/eval).")
 flags.DEFINE_integer("seed", 0, "Seed of every metric's random state.")
-flags.DEFINE_list("metrics", None, "Subset of reconstruction, discrete_accuracy, factor_vae, mig, beta_vae (default: all).")
+flags.DEFINE_list("metrics", None, "Subset of reconstruction, discrete_accuracy, factor_vae, mig, beta_vae, dci, sap "
+                  "(default: all).")
 flags.DEFINE_integer("factor_vae_variance", 10000, "FactorVAE: points for the global variances.")
 flags.DEFINE_integer("factor_vae_train", 10000, "FactorVAE: training votes.")
 flags.DEFINE_integer("factor_vae_eval", 5000, "FactorVAE: evaluation votes.")
 flags.DEFINE_integer("mig_train", 10000, "MIG: points.")
 flags.DEFINE_integer("beta_vae_train", 10000, "BetaVAE: training points.")
 flags.DEFINE_integer("beta_vae_eval", 5000, "BetaVAE: evaluation points.")
+flags.DEFINE_integer("dci_train", 10000, "DCI: points the trees are fitted on.")
+flags.DEFINE_integer("dci_test", 5000, "DCI: points of the test informativeness.")
+flags.DEFINE_integer("sap_train", 10000, "SAP: points the single-latent classifiers are fitted on.")
+flags.DEFINE_integer("sap_test", 5000, "SAP: points they are scored on.")
 flags.DEFINE_integer("num_accuracy_images", None,
                      "Images for discrete accuracy and reconstruction (default: the whole test split; "
                      "dsprites: 10,000 sampled).")
 flags.DEFINE_bool("pictures", True, "Write traversals, samples and reconstructions to output_dir/images.")
 
 SIZE_FLAGS = ("factor_vae_variance", "factor_vae_train", "factor_vae_eval", "mig_train", "beta_vae_train",
-              "beta_vae_eval")
+              "beta_vae_eval", "dci_train", "dci_test", "sap_train", "sap_test")
 
 
 def main(argv):

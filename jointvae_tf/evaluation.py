@@ -6,17 +6,18 @@
 
 `evaluate` computes, on one dataset, every metric the dataset supports:
 
-  reconstruction     Bernoulli reconstruction loss (nats per image, summed over pixels) of the
+  reconstruction     reconstruction loss under the model's likelihood (Bernoulli unless trained
+                     with another; nats per image, summed over pixels) of the
                      posterior mode, with KL_z and KL_c, on the evaluation images
   discrete_accuracy  argmax of each discrete latent against class labels (mnist and other
                      labelled data: the test split; dsprites: the shape factor of sampled
                      images), after the best one-to-one renaming of categories ("hungarian",
                      as the JointVAE paper reports) and after a majority renaming
   factor_vae, mig,   disentanglement scores on the dSprites ground truth (`data.DSprites`),
-  beta_vae           from `metrics.make_representation_fn(model.encode)`: continuous means
+  beta_vae, dci, sap from `metrics.make_representation_fn(model.encode)`: continuous means
                      followed by the one-hot argmax of each discrete latent; one
-                     `metrics.CachedRepresentation` serves all three, so each dSprites factor
-                     combination is rendered and encoded once (same scores as encoding every sample)
+                     `metrics.CachedRepresentation` serves the ground-truth metrics, so each dSprites
+                     factor combination is rendered and encoded once (same scores as encoding every sample)
 
 Metrics a dataset cannot support are left out of "metrics" and listed under "skipped"
 with the reason. Each metric draws from its own `np.random.RandomState(seed)`, so a
@@ -38,8 +39,8 @@ from jointvae_tf import checkpoints, losses
 from jointvae_tf import metrics as jv_metrics
 from jointvae_tf.model import JointVAE
 
-METRICS = ("reconstruction", "discrete_accuracy", "factor_vae", "mig", "beta_vae")
-GROUND_TRUTH_METRICS = ("factor_vae", "mig", "beta_vae")
+METRICS = ("reconstruction", "discrete_accuracy", "factor_vae", "mig", "beta_vae", "dci", "sap")
+GROUND_TRUTH_METRICS = ("factor_vae", "mig", "beta_vae", "dci", "sap")
 METRICS_FILE = "metrics.json"
 IMAGES_SUBDIR = "images"
 # Datasets whose labels are one class per image (the discrete accuracy's target).
@@ -63,6 +64,10 @@ class MetricSizes:
     mig_train: int = 10000
     beta_vae_train: int = 10000
     beta_vae_eval: int = 5000
+    dci_train: int = 10000
+    dci_test: int = 5000
+    sap_train: int = 10000
+    sap_test: int = 5000
     # dsprites has no test split: discrete accuracy and reconstruction use this many sampled images.
     ground_truth_images: int = 10000
     batch_size: int = 64
@@ -190,7 +195,7 @@ def _batch_pass_fn(model: JointVAE):
         parts += [tf.one_hot(tf.argmax(l, axis=-1), tf.shape(l)[-1]) for l in out["logits"]]
         latent = tf.concat(parts, axis=-1)
         recon_logits = model.decoder_logits(latent, training=False)
-        per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=images, logits=recon_logits)
+        per_pixel = losses.negative_log_likelihood(images, recon_logits, model.likelihood)
         recon = tf.reduce_sum(per_pixel)
         n = tf.cast(tf.shape(images)[0], tf.float32)
         kl_z = losses.kl_normal(out["mean"], out["log_var"]) * n if model.latent_spec.continuous else tf.zeros([0])
@@ -387,6 +392,13 @@ def evaluate(
             out["factor_vae_num_active_dims"] = score["num_active_dims"]
         elif name == "mig":
             out["mig"] = jv_metrics.mig(ground_truth, representation_fn, random_state, num_train=sizes.mig_train)["mig"]
+        elif name == "dci":
+            score = jv_metrics.dci(ground_truth, representation_fn, random_state, num_train=sizes.dci_train,
+                                   num_test=sizes.dci_test)
+            out.update({f"dci_{key}": value for key, value in score.items()})
+        elif name == "sap":
+            out["sap_score"] = jv_metrics.sap_score(ground_truth, representation_fn, random_state,
+                                                    num_train=sizes.sap_train, num_test=sizes.sap_test)["sap_score"]
         else:
             score = jv_metrics.beta_vae_score(
                 ground_truth, representation_fn, random_state, batch_size=sizes.batch_size,

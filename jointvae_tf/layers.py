@@ -23,6 +23,8 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from jointvae_tf import losses
+
 tfd = tfp.distributions
 
 
@@ -132,4 +134,31 @@ class GumbelSoftmaxSampler(_StatelessSampler):
     def get_config(self):
         config = super().get_config()
         config.update(temperature=self.temperature, straight_through=self.straight_through)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="jointvae_tf")
+class LikelihoodMean(keras.layers.Layer):
+    """The decoder's image: the mean of p(x | z) given decoder logits (`losses.likelihood_mean`).
+
+    Call with logits [batch, H, W, C]; returns images [batch, H, W, C] in [0, 1]. Computes in
+    float32 under any dtype policy. The decoder uses it for likelihoods whose mean is not
+    sigmoid(logits) (the continuous Bernoulli); for the others it keeps a plain sigmoid.
+    """
+
+    def __init__(self, likelihood: str = "bernoulli", **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        losses.check_likelihood(likelihood)
+        self.likelihood = likelihood
+
+    def call(self, logits):
+        return losses.likelihood_mean(tf.cast(logits, tf.float32), self.likelihood)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(likelihood=self.likelihood)
         return config

@@ -2,6 +2,9 @@
 
     loss = recon + gamma_z * |KL_z - C_z(t)| + gamma_c * |KL_c - C_c(t)|
 
+recon is -log p(x | z) summed over pixels, in nats, under the reference's Bernoulli or
+another observation model (LIKELIHOODS: Gaussian or Laplace of fixed scale, continuous Bernoulli).
+
 KL_c is the reference's analytic KL of the categorical posteriors to uniform
 (`kl_categorical_uniform`) or, optionally, a Monte-Carlo estimate of the KL between
 the relaxed (Concrete) posteriors and relaxed uniform priors (`kl_concrete_uniform`).
@@ -24,18 +27,80 @@ from jointvae_tf.latents import Anneal, Capacity
 tfd = tfp.distributions
 
 
-def reconstruction_loss(images: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    """Bernoulli negative log-likelihood of the images under the decoder.
+# The decoder's observation model p(x | z). The decoder outputs logits l [batch, H, W, C]; per likelihood:
+#   bernoulli             Bernoulli(logits=l); image = its mean sigmoid(l). The reference's (binary cross-entropy).
+#   gaussian              Normal(loc=sigmoid(l), scale=GAUSSIAN_SCALE); image = sigmoid(l). Fixed variance 1/2:
+#                         -log p = (x - sigmoid(l))^2 + log(pi)/2 per pixel, the squared error plus a constant.
+#   laplace               Laplace(loc=sigmoid(l), scale=LAPLACE_SCALE); image = sigmoid(l). Fixed scale 1/2
+#                         (variance 1/2, as the gaussian's): -log p = 2 |x - sigmoid(l)| per pixel, no constant.
+#   continuous_bernoulli  ContinuousBernoulli(logits=l), the normalised density on [0, 1] (Loaiza-Ganem &
+#                         Cunningham 2019); image = its mean 1/(1 - exp(-l)) - 1/l, which is not sigmoid(l).
+LIKELIHOODS = ("bernoulli", "gaussian", "laplace", "continuous_bernoulli")
+GAUSSIAN_SCALE = math.sqrt(0.5)
+LAPLACE_SCALE = 0.5
+# Likelihoods whose mean image is sigmoid(logits) (the decoder's output layer is then a sigmoid).
+SIGMOID_MEAN_LIKELIHOODS = ("bernoulli", "gaussian", "laplace")
+
+
+def check_likelihood(likelihood) -> None:
+    """A one-line ValueError unless `likelihood` is one of LIKELIHOODS."""
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {likelihood!r}")
+
+
+def likelihood_distribution(logits: tf.Tensor, likelihood: str = "bernoulli") -> tfd.Distribution:
+    """p(x | z) as a tfd distribution over pixels, batch shape = logits' shape [batch, H, W, C] (see LIKELIHOODS)."""
+    check_likelihood(likelihood)
+    if likelihood == "bernoulli":
+        return tfd.Bernoulli(logits=logits, dtype=logits.dtype)
+    if likelihood == "gaussian":
+        return tfd.Normal(loc=tf.sigmoid(logits), scale=tf.constant(GAUSSIAN_SCALE, logits.dtype))
+    if likelihood == "laplace":
+        return tfd.Laplace(loc=tf.sigmoid(logits), scale=tf.constant(LAPLACE_SCALE, logits.dtype))
+    return tfd.ContinuousBernoulli(logits=logits)
+
+
+def negative_log_likelihood(images: tf.Tensor, logits: tf.Tensor, likelihood: str = "bernoulli") -> tf.Tensor:
+    """-log p(x | z) per pixel, in nats.
+
+    Args:
+      images: targets x in [0, 1], [batch, height, width, channels].
+      logits: decoder logits, same shape (their meaning per likelihood: see LIKELIHOODS).
+      likelihood: one of LIKELIHOODS.
+
+    Returns:
+      [batch, height, width, channels]. "bernoulli" is the reference's binary cross-entropy on
+      logits (`tf.nn.sigmoid_cross_entropy_with_logits`, bit for bit as before; it equals
+      -tfd.Bernoulli(logits).log_prob(x) up to rounding). The others are -log_prob of
+      `likelihood_distribution`.
+    """
+    check_likelihood(likelihood)
+    images = tf.convert_to_tensor(images, dtype=logits.dtype)
+    if likelihood == "bernoulli":
+        return tf.nn.sigmoid_cross_entropy_with_logits(labels=images, logits=logits)
+    return -likelihood_distribution(logits, likelihood).log_prob(images)
+
+
+def likelihood_mean(logits: tf.Tensor, likelihood: str = "bernoulli") -> tf.Tensor:
+    """The image the decoder shows: the mean of p(x | z), [batch, H, W, C] in [0, 1] (see LIKELIHOODS)."""
+    check_likelihood(likelihood)
+    if likelihood in SIGMOID_MEAN_LIKELIHOODS:
+        return tf.sigmoid(logits)
+    return likelihood_distribution(logits, likelihood).mean()
+
+
+def reconstruction_loss(images: tf.Tensor, logits: tf.Tensor, likelihood: str = "bernoulli") -> tf.Tensor:
+    """Negative log-likelihood of the images under the decoder.
 
     Args:
       images: targets in [0, 1], [batch, height, width, channels].
       logits: decoder logits (pre-sigmoid), same shape.
+      likelihood: one of LIKELIHOODS (default: the reference's Bernoulli).
 
     Returns:
-      Scalar: binary cross-entropy summed over pixels and channels, mean over the batch.
+      Scalar: `negative_log_likelihood` summed over pixels and channels, mean over the batch (nats per image).
     """
-    images = tf.convert_to_tensor(images, dtype=logits.dtype)
-    per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=images, logits=logits)
+    per_pixel = negative_log_likelihood(images, logits, likelihood)
     return tf.reduce_mean(tf.reduce_sum(per_pixel, axis=tf.range(1, tf.rank(per_pixel))))
 
 
@@ -154,6 +219,7 @@ def jointvae_loss(
     disc_capacity: Capacity,
     concrete_log_samples: Sequence[tf.Tensor] | None = None,
     temperature=None,
+    likelihood: str = "bernoulli",
 ) -> dict[str, tf.Tensor]:
     """All terms of the capacity-controlled objective.
 
@@ -170,13 +236,14 @@ def jointvae_loss(
         for the Monte-Carlo concrete KL_c (`kl_concrete_uniform`); that KL is not bounded by
         sum(log K_i), so C_c(t) is then clipped only by the schedule's max.
       temperature: T of `concrete_log_samples` (needed with them only).
+      likelihood: the decoder's observation model, one of LIKELIHOODS (`reconstruction_loss`).
 
     Returns:
       dict with scalars "loss", "reconstruction_loss", "kl_continuous", "kl_discrete",
       "capacity_continuous", "capacity_discrete" and vectors "kl_continuous_per_dim" [cont],
       "kl_discrete_per_latent" [num_discrete].
     """
-    recon = reconstruction_loss(images, logits)
+    recon = reconstruction_loss(images, logits, likelihood)
     loss = recon
     terms = {"reconstruction_loss": recon}
     if mean is not None:

@@ -163,6 +163,14 @@ class JointVAE(keras.Model):
         sum(log K_i), so the capacity target is clipped only by its schedule's max). Evaluation
         (`evaluate`, `test_step`; no samples are drawn there) reports the categorical KL and
         loss term under both, so evaluation numbers stay comparable across the two.
+      likelihood: the decoder's observation model p(x | z), one of `losses.LIKELIHOODS`:
+        "bernoulli" (the reference's binary cross-entropy), "gaussian" (fixed scale sqrt(1/2):
+        the squared error plus a constant), "laplace" (fixed scale 1/2: twice the absolute error)
+        or "continuous_bernoulli" (normalised on [0, 1]). The decoder's logits are Bernoulli or
+        continuous-Bernoulli logits, or sigmoid(logits) is the Gaussian/Laplace mean; `decode`,
+        `reconstruct` and `sample` return the likelihood's mean image (sigmoid(logits), except for
+        the continuous Bernoulli, whose mean is 1/(1 - exp(-logits)) - 1/logits). The
+        reconstruction loss is -log p(x | z) in nats, summed over pixels.
     """
 
     def __init__(
@@ -175,6 +183,7 @@ class JointVAE(keras.Model):
         seed: int | None = None,
         straight_through: bool = False,
         discrete_kl: str = "categorical",
+        likelihood: str = "bernoulli",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -186,13 +195,15 @@ class JointVAE(keras.Model):
         self.temperature = parse_temperature(temperature)
         check_options(straight_through, discrete_kl)
         self.straight_through, self.discrete_kl = straight_through, discrete_kl
+        losses.check_likelihood(likelihood)
+        self.likelihood = likelihood
         spec = self.latent_spec
         # The samplers' own temperature; training passes the current one to every call.
         initial_temperature = self.temperature.start if isinstance(self.temperature, Anneal) else self.temperature
 
         self.encoder = build_encoder(self.image_shape, spec)
         self.decoder_logits = build_decoder_logits(self.image_shape, spec)
-        self.decoder = build_decoder(self.decoder_logits)
+        self.decoder = build_decoder(self.decoder_logits, likelihood=likelihood)
         self.gaussian_sampler = GaussianSampler(seed=self.seed, name="gaussian_sampler") if spec.continuous else None
         self.gumbel_samplers = [
             GumbelSoftmaxSampler(initial_temperature, straight_through=straight_through, seed=self.seed + 1 + i,
@@ -216,6 +227,7 @@ class JointVAE(keras.Model):
             "seed": self.seed,
             "straight_through": self.straight_through,
             "discrete_kl": self.discrete_kl,
+            "likelihood": self.likelihood,
         }
 
     @classmethod
@@ -369,7 +381,7 @@ class JointVAE(keras.Model):
         images = self._check_images(images)
         mean, log_var, logits = self._encode(images, training=training)
         latent = self._sample_latent(mean, log_var, logits, training=training)
-        return tf.sigmoid(self._decode_logits(latent, training=training))
+        return losses.likelihood_mean(self._decode_logits(latent, training=training), self.likelihood)
 
     def _loss_terms(self, images, training, seed=None, step=None):
         """`losses.jointvae_loss` terms at step t (int or tensor), with "temperature" (T(t), scalar) added."""
@@ -381,7 +393,7 @@ class JointVAE(keras.Model):
         concrete = log_samples if self.discrete_kl == "concrete" else None
         terms = losses.jointvae_loss(
             images, recon_logits, mean, log_var, logits, step, self.cont_capacity, self.disc_capacity,
-            concrete_log_samples=concrete, temperature=temperature,
+            concrete_log_samples=concrete, temperature=temperature, likelihood=self.likelihood,
         )
         terms[TEMPERATURE_METRIC] = temperature
         return terms

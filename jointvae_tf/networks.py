@@ -43,7 +43,9 @@ from typing import Sequence
 
 import keras
 
+from jointvae_tf import losses
 from jointvae_tf.latents import LatentSpec
+from jointvae_tf.layers import LikelihoodMean
 
 SUPPORTED_SIZES = (32, 64, 128, 256)
 HIDDEN_UNITS = 256
@@ -150,13 +152,21 @@ def build_decoder_logits(
     return keras.Model(latent, logits, name=name)
 
 
-def build_decoder(decoder_logits: keras.Model, name: str = "decoder") -> keras.Model:
-    """Wraps a logits network with the output sigmoid: latent [batch, latent_dim] -> images in [0, 1].
+def build_decoder(decoder_logits: keras.Model, name: str = "decoder", likelihood: str = "bernoulli") -> keras.Model:
+    """Wraps a logits network with its output layer: latent [batch, latent_dim] -> images in [0, 1].
 
-    The sigmoid computes in float32 whatever the global dtype policy, so under mixed
-    precision the decoder (and what is exported of it) still returns float32 images.
+    The images are the mean of the likelihood p(x | z) (`losses.LIKELIHOODS`): the sigmoid of
+    the logits for "bernoulli" (the reference), "gaussian" and "laplace", and the continuous
+    Bernoulli's mean (`layers.LikelihoodMean`) for "continuous_bernoulli". The output layer
+    computes in float32 whatever the global dtype policy, so under mixed precision the decoder
+    (and what is exported of it) still returns float32 images.
     """
+    losses.check_likelihood(likelihood)
     latent = keras.Input(shape=decoder_logits.input_shape[1:], name="latent")
-    images = keras.layers.Activation("sigmoid", dtype="float32", name="sigmoid")(decoder_logits(latent))
+    if likelihood in losses.SIGMOID_MEAN_LIKELIHOODS:
+        output = keras.layers.Activation("sigmoid", dtype="float32", name="sigmoid")
+    else:
+        output = LikelihoodMean(likelihood, name="likelihood_mean")
+    images = output(decoder_logits(latent))
     return keras.Model(latent, images, name=name)
 

@@ -31,6 +31,9 @@ flags.DEFINE_bool("straight_through", False, "Straight-through Gumbel-softmax: t
                   "samples in training, with the relaxed samples' gradients.")
 flags.DEFINE_string("discrete_kl", "categorical", "Discrete KL term in training: categorical (analytic, the "
                     "reference's) or concrete (Monte-Carlo KL of the relaxed samples).")
+flags.DEFINE_string("likelihood", "bernoulli", "Decoder likelihood p(x | z): bernoulli (the reference's), gaussian "
+                    "(fixed variance 1/2: squared error), laplace (fixed scale 1/2: absolute error) or "
+                    "continuous_bernoulli (normalised on [0, 1]).")
 flags.DEFINE_integer("batch_size", None, "Global batch size (split across replicas).")
 flags.DEFINE_float("learning_rate", None, "Adam learning rate.")
 flags.DEFINE_integer("steps", None, "Total training steps (default: the longest capacity schedule).")

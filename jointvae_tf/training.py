@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from jointvae_tf import callbacks as jv_callbacks
-from jointvae_tf import checkpoints, distribute, fileio, networks, presets, runtime
+from jointvae_tf import checkpoints, distribute, fileio, losses, networks, presets, runtime
 from jointvae_tf.latents import Capacity, LatentSpec, parse_temperature
 from jointvae_tf.model import (DEFAULT_STEPS_PER_EXECUTION, JointVAE, check_options, check_precision,
                                default_optimizer, precision_policy)
@@ -45,6 +45,7 @@ class TrainConfig:
     temperature: str | float | None = None  # 0.67, or "start,end,num_iters" to anneal (latents.parse_temperature)
     straight_through: bool = False
     discrete_kl: str = "categorical"
+    likelihood: str = "bernoulli"  # the decoder's p(x | z): losses.LIKELIHOODS
     batch_size: int | None = None
     learning_rate: float | None = None
     steps: int | None = None
@@ -74,6 +75,7 @@ def validate(config: TrainConfig) -> None:
     if config.temperature is not None:
         parse_temperature(config.temperature)
     check_options(config.straight_through, config.discrete_kl)
+    losses.check_likelihood(config.likelihood)
     check_precision(config.precision)
     for name in ("checkpoint_every", "keep_checkpoints", "log_every", "image_every"):
         _positive(name, getattr(config, name), allow_none=False)
@@ -125,6 +127,7 @@ def resolve(config: TrainConfig, image_shape: tuple[int, int, int]) -> dict[str,
         seed=config.seed,
         straight_through=config.straight_through,
         discrete_kl=config.discrete_kl,
+        likelihood=config.likelihood,
     ).get_config()
     resolved = dataclasses.asdict(config)
     resolved.update(

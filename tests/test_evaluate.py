@@ -13,7 +13,8 @@ from jointvae_tf.model import JointVAE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["--factor_vae_variance=200", "--factor_vae_train=20", "--factor_vae_eval=10", "--mig_train=200",
-         "--beta_vae_train=10", "--beta_vae_eval=10", "--num_accuracy_images=150"]
+         "--beta_vae_train=10", "--beta_vae_eval=10", "--num_accuracy_images=150", "--dci_train=200", "--dci_test=100",
+         "--sap_train=200", "--sap_test=100"]
 
 
 def _evaluate(*flags, timeout=300):
@@ -46,7 +47,8 @@ def test_dsprites_writes_metrics_pictures_and_a_table(dsprites_dir):
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.load(open(os.path.join(dsprites_dir, "eval", "metrics.json")))
     assert metrics["dataset"] == "dsprites" and metrics["seed"] == 5 and metrics["skipped"] == {}
-    for key in ("factor_vae_score", "mig", "beta_vae_score", "discrete_accuracy"):
+    for key in ("factor_vae_score", "mig", "beta_vae_score", "discrete_accuracy", "dci_disentanglement",
+                "dci_completeness", "dci_informativeness_test", "sap_score"):
         assert 0.0 <= metrics["metrics"][key] <= 1.0
         assert any(line.startswith(key) and "|" in line for line in result.stdout.splitlines()), key
     assert metrics["settings"]["factor_vae_train"] == 20 and metrics["settings"]["num_accuracy_images"] == 150
@@ -64,8 +66,8 @@ def test_mnist_skips_ground_truth_metrics_with_the_reason(tmp_path):
     metrics = json.load(open(os.path.join(output_dir, "metrics.json")))
     assert metrics["metrics"]["num_evaluation_images"] == 300
     assert 0.0 <= metrics["metrics"]["discrete_accuracy"] <= 1.0
-    assert set(metrics["skipped"]) == {"factor_vae", "mig", "beta_vae"}
-    for name in ("factor_vae", "mig", "beta_vae"):
+    assert set(metrics["skipped"]) == {"factor_vae", "mig", "beta_vae", "dci", "sap"}
+    for name in ("factor_vae", "mig", "beta_vae", "dci", "sap"):
         assert f"skipped {name}: idx:{mnist_dir} has no ground-truth factor sampler" in result.stdout
     assert not os.path.exists(os.path.join(output_dir, "images"))
 

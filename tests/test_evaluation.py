@@ -12,7 +12,8 @@ from jointvae_tf.model import JointVAE
 
 SMALL = evaluation.MetricSizes(
     factor_vae_variance=200, factor_vae_train=30, factor_vae_eval=20, mig_train=200, beta_vae_train=20,
-    beta_vae_eval=10, ground_truth_images=150, batch_size=16,
+    beta_vae_eval=10, ground_truth_images=150, batch_size=16, dci_train=200, dci_test=100, sap_train=200,
+    sap_test=100,
 )
 
 
@@ -34,7 +35,8 @@ def dsprites_results(dsprites_model):
 def test_dsprites_has_every_metric_in_range(dsprites_results):
     values = dsprites_results["metrics"]
     for key in ("factor_vae_score", "factor_vae_train_accuracy", "mig", "beta_vae_score", "beta_vae_train_accuracy",
-                "discrete_accuracy", "discrete_accuracy_majority"):
+                "discrete_accuracy", "discrete_accuracy_majority", "dci_disentanglement", "dci_completeness",
+                "dci_informativeness_train", "dci_informativeness_test", "sap_score"):
         assert 0.0 <= values[key] <= 1.0, key
     assert values["reconstruction_loss"] > 0 and values["kl_continuous"] >= 0 and values["kl_discrete"] >= 0
     assert values["num_evaluation_images"] == SMALL.ground_truth_images
@@ -68,6 +70,10 @@ def test_same_seed_same_numbers_other_seed_other_sample(dsprites_model, dsprites
 def test_each_metric_has_its_own_random_state(dsprites_model, dsprites_results):
     alone = evaluation.evaluate(dsprites_model, "dsprites", seed=3, sizes=SMALL, metrics=["mig"])
     assert alone["metrics"] == {"mig": dsprites_results["metrics"]["mig"]}
+    alone = evaluation.evaluate(dsprites_model, "dsprites", seed=3, sizes=SMALL, metrics=["sap", "dci"])
+    assert alone["metrics"] == {key: value for key, value in dsprites_results["metrics"].items()
+                                if key.startswith("dci_") or key == "sap_score"}
+    assert len(alone["metrics"]) == 5
 
 
 def test_mnist_accuracy_on_test_labels_and_ground_truth_metrics_skipped(mnist_model):
@@ -166,3 +172,12 @@ def test_reference_pytorch_model_loads_with_its_dataset():
     assert info == {"kind": "pytorch_reference", "dataset": "dsprites", "step": None}
     results = evaluation.evaluate(model, info["dataset"], sizes=SMALL, metrics=["discrete_accuracy"])
     assert 0.0 <= results["metrics"]["discrete_accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "laplace", "continuous_bernoulli"])
+def test_reconstruction_is_the_models_likelihood_at_the_posterior_mode(likelihood):
+    model = JointVAE((32, 32, 1), "cont=2,disc=3", seed=4, likelihood=likelihood)
+    images = np.random.RandomState(1).uniform(size=(30, 32, 32, 1)).astype(np.float32)
+    passed = evaluation.image_pass(model, [images[:16], images[16:]])
+    expected = losses.reconstruction_loss(images, model.decoder_logits(model.latent(images)), likelihood)
+    assert passed["reconstruction_loss"] == pytest.approx(float(expected), rel=1e-5)

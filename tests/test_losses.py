@@ -1,4 +1,5 @@
 import math
+import re
 
 import numpy as np
 import pytest
@@ -180,3 +181,103 @@ def test_jointvae_loss_with_the_concrete_kl_is_not_clipped_at_log_k():
     assert terms["loss"].numpy() == pytest.approx(_np_bce(x, logits) + 100 * abs(kl_c - 3.0), rel=1e-5)
     categorical = losses.jointvae_loss(x, tf.constant(logits), None, None, cat, 600, cc, cc)
     assert categorical["capacity_discrete"].numpy() == pytest.approx(math.log(3), rel=1e-6)
+
+
+# ------------------------------------------------------------------------------ likelihoods
+def _np_sigmoid(logits):
+    return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+
+
+def _np_nll(x, logits, likelihood):
+    """-log p(x | logits) per pixel, float64, from the closed forms."""
+    x = x.astype(np.float64)
+    if likelihood == "bernoulli":
+        p = _np_sigmoid(logits)
+        return -(x * np.log(p) + (1 - x) * np.log(1 - p))
+    if likelihood == "gaussian":  # N(sigmoid(l), sigma^2 = 1/2)
+        return (x - _np_sigmoid(logits)) ** 2 + 0.5 * np.log(np.pi)
+    if likelihood == "laplace":  # Laplace(sigmoid(l), b = 1/2): |x - mu| / b + log(2 b)
+        return 2.0 * np.abs(x - _np_sigmoid(logits))
+    lam = _np_sigmoid(logits)  # continuous Bernoulli: C(lam) lam^x (1 - lam)^(1 - x)
+    log_c = np.log(2 * np.arctanh(1 - 2 * lam) / (1 - 2 * lam))
+    return -(x * np.log(lam) + (1 - x) * np.log(1 - lam) + log_c)
+
+
+def _np_cb_mean(logits):
+    lam = _np_sigmoid(logits)
+    return lam / (2 * lam - 1) + 1 / (2 * np.arctanh(1 - 2 * lam))
+
+
+@pytest.mark.parametrize("likelihood", losses.LIKELIHOODS)
+def test_reconstruction_loss_of_every_likelihood_matches_its_closed_form(likelihood):
+    rng = np.random.RandomState(3)
+    x = rng.rand(4, 6, 6, 2).astype("float32")
+    # Away from logit 0, where the continuous Bernoulli's closed form has a removable 0/0.
+    logits = (rng.choice([-1, 1], size=x.shape) * rng.uniform(0.2, 4.0, size=x.shape)).astype("float32")
+    expected = _np_nll(x, logits, likelihood)
+    np.testing.assert_allclose(losses.negative_log_likelihood(x, tf.constant(logits), likelihood), expected,
+                               rtol=1e-4, atol=1e-5)
+    assert losses.reconstruction_loss(x, tf.constant(logits), likelihood).numpy() == pytest.approx(
+        expected.reshape(4, -1).sum(axis=1).mean(), rel=1e-5)
+    assert losses.jointvae_loss(x, tf.constant(logits), None, None, [], 1, jv.Capacity(0, 1, 10, 1),
+                                jv.Capacity(0, 1, 10, 1), likelihood=likelihood)["reconstruction_loss"].numpy() == \
+        pytest.approx(expected.reshape(4, -1).sum(axis=1).mean(), rel=1e-5)
+
+
+def test_bernoulli_is_the_reference_bce_bit_for_bit_and_tfd_bernoulli():
+    rng = np.random.RandomState(4)
+    x = rng.rand(3, 8, 8, 1).astype("float32")
+    logits = tf.constant(rng.randn(3, 8, 8, 1).astype("float32") * 4)
+    reference = tf.reduce_mean(tf.reduce_sum(
+        tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits), axis=[1, 2, 3]))
+    assert losses.reconstruction_loss(x, logits).numpy() == reference.numpy()  # the default, exactly
+    assert losses.reconstruction_loss(x, logits, "bernoulli").numpy() == reference.numpy()
+    np.testing.assert_allclose(losses.negative_log_likelihood(x, logits),
+                               -losses.likelihood_distribution(logits).log_prob(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("likelihood", losses.LIKELIHOODS)
+def test_likelihood_mean_is_the_distributions_mean(likelihood):
+    logits = np.array([-30.0, -5.0, -0.5, -1e-3, 0.0, 1e-3, 0.5, 5.0, 30.0], "float32")
+    mean = losses.likelihood_mean(tf.constant(logits), likelihood).numpy()
+    assert np.all((mean >= 0) & (mean <= 1)) and np.all(np.isfinite(mean))
+    if likelihood == "continuous_bernoulli":
+        away = np.abs(logits) > 0.1
+        np.testing.assert_allclose(mean[away], _np_cb_mean(logits[away]), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(mean[~away], 0.5 + logits[~away] / 12, atol=1e-5)  # its Taylor series at 0
+        # Pulled towards 1/2 relative to the Bernoulli's sigmoid: the images differ.
+        assert mean[3] == pytest.approx(0.5, abs=1e-4) and mean[1] > _np_sigmoid(logits[1])
+    else:
+        np.testing.assert_allclose(mean, _np_sigmoid(logits), rtol=1e-6)
+    np.testing.assert_allclose(losses.likelihood_distribution(tf.constant(logits), likelihood).mean(), mean,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_the_fixed_scales_are_the_documented_ones():
+    # Gaussian: variance 1/2, so -log p is the squared error plus log(pi) / 2; Laplace: scale 1/2, twice |error|.
+    x, logits = np.full((1, 1, 1, 1), 0.25, "float32"), tf.zeros([1, 1, 1, 1])
+    assert losses.reconstruction_loss(x, logits, "gaussian").numpy() == pytest.approx(0.25**2 + 0.5 * math.log(math.pi))
+    assert losses.reconstruction_loss(x, logits, "laplace").numpy() == pytest.approx(2 * 0.25)
+    assert losses.GAUSSIAN_SCALE ** 2 == pytest.approx(0.5) and losses.LAPLACE_SCALE == 0.5
+
+
+def test_continuous_bernoulli_is_normalised_on_the_unit_interval():
+    grid = np.linspace(0.0, 1.0, 20001, dtype=np.float64)
+    for logit in (-6.0, -0.7, 0.0, 2.5):
+        # At logit 0 the density is uniform (the closed form's 0/0 is removable).
+        density = (np.exp(-_np_nll(grid, np.full_like(grid, logit), "continuous_bernoulli")) if logit
+                   else np.ones_like(grid))
+        tf_density = np.exp(-losses.negative_log_likelihood(
+            grid.astype("float32"), tf.fill([grid.size], np.float32(logit)), "continuous_bernoulli").numpy())
+        np.testing.assert_allclose(tf_density, density, rtol=1e-4)
+        assert np.trapezoid(tf_density, grid) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_unknown_likelihood_is_refused_naming_the_allowed_ones():
+    message = "likelihood must be one of bernoulli, gaussian, laplace, continuous_bernoulli, got 'poisson'"
+    images = np.zeros((1, 2, 2, 1), "float32")
+    for call in (lambda: losses.reconstruction_loss(images, tf.zeros([1, 2, 2, 1]), "poisson"),
+                 lambda: losses.likelihood_mean(tf.zeros([1]), "poisson"),
+                 lambda: losses.check_likelihood("poisson")):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            call()

@@ -128,6 +128,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
         ("--temperature=-1", "temperature must be > 0 and finite, got '-1'"),
         ("--discrete_kl=gumbel", "discrete_kl must be 'categorical' or 'concrete', got 'gumbel'"),
         ("--image_size=128", "jointvae-train: error: dsprites images are 64x64, got image_size=128\n"),
+        ("--likelihood=mse", "jointvae-train: error: likelihood must be one of bernoulli, gaussian, laplace, "
+                             "continuous_bernoulli, got 'mse'\n"),
         ("--precision=float16", "jointvae-train: error: precision must be float32, mixed_bfloat16 or mixed_float16, "
                                 "got 'float16'\n"),
     ],
@@ -139,14 +141,15 @@ def test_bad_flags_fail_with_one_clear_line(tmp_path, flag, message):
     assert "Traceback" not in result.stderr
 
 
-def test_temperature_straight_through_and_discrete_kl_flags_reach_the_model(tmp_path):
+def test_temperature_straight_through_discrete_kl_and_likelihood_flags_reach_the_model(tmp_path):
     model_dir = str(tmp_path / "run")
     result = _train(*FAST, f"--model_dir={model_dir}", "--steps=10", "--temperature=1.0,0.5,20000",
-                    "--straight_through", "--discrete_kl=concrete")
+                    "--straight_through", "--discrete_kl=concrete", "--likelihood=continuous_bernoulli")
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.load(open(os.path.join(model_dir, "config.json")))
     assert config["model"]["temperature"] == [1.0, 0.5, 20000]
     assert config["model"]["straight_through"] is True and config["model"]["discrete_kl"] == "concrete"
+    assert config["likelihood"] == config["model"]["likelihood"] == "continuous_bernoulli"
     assert "temperature: 0.99" in result.stdout  # the run's last logs: T falls from 1.0
     result = _train(*FAST, f"--model_dir={tmp_path / 'bad'}", "--steps=5", "--temperature=0,0.5,10", timeout=120)
     assert result.returncode == 1 and "Traceback" not in result.stderr

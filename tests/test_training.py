@@ -145,6 +145,20 @@ def test_annealed_straight_through_concrete_run_resumes_the_temperature_and_reco
                                                 "model.discrete_kl": ["concrete", "categorical"]}}]
 
 
+def test_likelihood_reaches_config_json_and_the_model_and_a_change_on_resume_is_recorded(
+        tmp_path, small_data, caplog):
+    first = training.train(_config(tmp_path, steps=10, likelihood="gaussian"))
+    config = checkpoints.read_config(first["model_dir"])
+    assert config["likelihood"] == config["model"]["likelihood"] == "gaussian"
+    assert first["model"].likelihood == "gaussian" and np.isfinite(first["logs"]["reconstruction_loss"])
+    assert keras.models.load_model(first["keras_model"]).likelihood == "gaussian"
+    with caplog.at_level("WARNING", logger="jointvae_tf"):
+        training.train(_config(tmp_path, steps=20))
+    assert "resuming at step 10 with model.likelihood=bernoulli" in caplog.text
+    history = checkpoints.read_config(first["model_dir"])["history"]
+    assert history == [{"step": 10, "changed": {"model.likelihood": ["gaussian", "bernoulli"]}}]
+
+
 @pytest.mark.parametrize("overrides, message", [
     (dict(temperature="hot"), "temperature must be a number > 0 or 'start,end,num_iters' to anneal it, got 'hot'"),
     (dict(temperature="0"), "temperature must be > 0 and finite, got '0'"),
@@ -153,6 +167,7 @@ def test_annealed_straight_through_concrete_run_resumes_the_temperature_and_reco
     (dict(straight_through="yes"), "straight_through must be True or False, got 'yes'"),
     (dict(precision="fp8"), "precision must be float32, mixed_bfloat16 or mixed_float16, got 'fp8'"),
     (dict(image_size=100), "image_size 100 is not supported: use one of 32, 64, 128, 256"),
+    (dict(likelihood="mse"), "likelihood must be one of bernoulli, gaussian, laplace, continuous_bernoulli, got 'mse'"),
 ])
 def test_bad_temperature_and_discrete_options_are_one_line_errors(tmp_path, overrides, message):
     with pytest.raises(ValueError) as error:

@@ -166,3 +166,19 @@ def test_loads_and_matches_in_a_fresh_process_without_keras_tfp_or_jointvae(trai
     assert report["modules"] == []
     assert not report["loaded_type"].startswith("keras")
     assert all(error <= TOLERANCE for error in report["errors"].values()), report["errors"]
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "continuous_bernoulli"])
+def test_decode_and_reconstruct_show_the_likelihoods_mean(likelihood, tmp_path):
+    import jointvae_tf as jv
+    from export_test_utils import LATENT_SPEC
+    from jointvae_tf import losses
+
+    model = jv.JointVAE(image_shape=IMAGE_SHAPE, latent_spec=LATENT_SPEC, seed=0, likelihood=likelihood)
+    loaded = tf.saved_model.load(saved_model.export_saved_model(model, str(tmp_path / "saved_model")))
+    latent = model.sample_prior(3, seed=5)
+    expected = losses.likelihood_mean(model.decoder_logits(latent), likelihood)
+    np.testing.assert_allclose(loaded.signatures["decode"](latent=latent)["images"], expected, atol=TOLERANCE)
+    images = squares(2, seed=6)
+    np.testing.assert_allclose(loaded.signatures["reconstruct"](images=tf.constant(images))["images"],
+                               model.reconstruct(images), atol=TOLERANCE)

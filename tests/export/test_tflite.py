@@ -249,3 +249,33 @@ def test_auto_falls_back_when_the_dataset_does_not_fit(caplog):
 def test_a_requested_dataset_that_fails_is_an_error():
     with pytest.raises(ValueError, match="calibration images from dataset 'no_such_data' could not be loaded"):
         tflite.calibration_images(IMAGE_SHAPE, "no_such_data", count=10)
+
+
+@pytest.fixture(scope="module")
+def continuous_bernoulli_model():
+    import jointvae_tf as jv
+    from export_test_utils import LATENT_SPEC
+
+    return jv.JointVAE(image_shape=IMAGE_SHAPE, latent_spec=LATENT_SPEC, seed=0, likelihood="continuous_bernoulli")
+
+
+def test_a_continuous_bernoulli_decoder_exports_its_mean_in_float_and_refuses_int8(continuous_bernoulli_model,
+                                                                                 tmp_path):
+    model = continuous_bernoulli_model
+    assert tflite.variants_for("continuous_bernoulli") == ("float32", "float16", "dynamic_int8")
+    assert tflite.variants_for("laplace") == tflite.DEFAULT_VARIANTS
+    models = tflite.convert_decoders(model, ["float32", "dynamic_int8"], batch_size=None)
+    latent = model.sample_prior(9, seed=2).numpy()
+    expected = model.decode(latent).numpy()
+    # The continuous Bernoulli's mean, not the sigmoid of its logits.
+    assert np.abs(expected - tf.sigmoid(model.decoder_logits(latent)).numpy()).max() > 1e-3
+    for variant, content in models.items():
+        path = tmp_path / f"{variant}.tflite"
+        path.write_bytes(content)
+        images = decode_tflite.TFLiteDecoder(str(path)).decode(latent)
+        np.testing.assert_allclose(images, expected, atol=1e-5 if variant == "float32" else 0.02)
+    for variant in tflite.CALIBRATED_VARIANTS:
+        with pytest.raises(ValueError, match=f"variant '{variant}' cannot represent the continuous_bernoulli "
+                                             "decoder's mean image in int8 .*: choose among float32, float16, "
+                                             "dynamic_int8"):
+            tflite.convert_decoders(model, ["float32", variant], model.sample_prior(4, seed=0).numpy())
