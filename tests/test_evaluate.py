@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from binary_runs import run_in_one_process
 from shared_data import shared_data
 
 from jointvae_tf import checkpoints
@@ -17,9 +18,12 @@ SMALL = ["--factor_vae_variance=200", "--factor_vae_train=20", "--factor_vae_eva
          "--sap_train=200", "--sap_test=100"]
 
 
+def _env():
+    return dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+
+
 def _evaluate(*flags, timeout=300):
-    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    return subprocess.run([sys.executable, "-m", "jointvae_tf.evaluate", *flags], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "jointvae_tf.evaluate", *flags], cwd=ROOT, env=_env(),
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -72,23 +76,34 @@ def test_mnist_skips_ground_truth_metrics_with_the_reason(tmp_path):
     assert not os.path.exists(os.path.join(output_dir, "images"))
 
 
-@pytest.mark.parametrize(
-    "flags, message",
-    [
-        (["--model_dir=/no/such/model_dir"], "model_dir /no/such/model_dir not found"),
-        ([], "no model given"),
-        (["--dataset=imagenet"], "unknown dataset 'imagenet'"),
-        (["--dataset=mnist_as_dsprites"], "takes images [32, 32, 1] but dataset dsprites gives [64, 64, 1]"),
-        (["--metrics=speed"], "unknown metrics ['speed']"),
-        (["--mig_train=0"], "mig_train must be an integer >= 1"),
-    ],
-)
-def test_bad_input_is_one_line_and_exit_1(tmp_path, dsprites_dir, flags, message):
-    if flags and flags[0] == "--dataset=mnist_as_dsprites":
-        flags = [f"--model_dir={_model_dir(tmp_path / 'm', (32, 32, 1), 'mnist')}", "--dataset=dsprites"]
-    elif flags and not flags[0].startswith("--model_dir"):
-        flags = [f"--model_dir={dsprites_dir}", *flags]
-    line = _error_line(_evaluate(*flags, f"--output_dir={tmp_path / 'out'}"))
+BAD_INPUT = [
+    (["--model_dir=/no/such/model_dir"], "model_dir /no/such/model_dir not found"),
+    ([], "no model given"),
+    (["--dataset=imagenet"], "unknown dataset 'imagenet'"),
+    (["--dataset=mnist_as_dsprites"], "takes images [32, 32, 1] but dataset dsprites gives [64, 64, 1]"),
+    (["--metrics=speed"], "unknown metrics ['speed']"),
+    (["--mig_train=0"], "mig_train must be an integer >= 1"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_runs(dsprites_dir, tmp_path_factory):
+    """{message: Run} of jointvae-evaluate on each bad input, all in one process (one TensorFlow import, not one
+    per case); the binary's own process exit on bad input is tested by test_empty_model_dir_says_what_is_missing."""
+    tmp_path = tmp_path_factory.mktemp("bad_input")
+    cases = {}
+    for i, (flags, message) in enumerate(BAD_INPUT):
+        if flags and flags[0] == "--dataset=mnist_as_dsprites":
+            flags = [f"--model_dir={_model_dir(tmp_path / 'm', (32, 32, 1), 'mnist')}", "--dataset=dsprites"]
+        elif flags and not flags[0].startswith("--model_dir"):
+            flags = [f"--model_dir={dsprites_dir}", *flags]
+        cases[message] = [*flags, f"--output_dir={tmp_path / f'out_{i}'}"]
+    return run_in_one_process("jointvae_tf.evaluate", cases, cwd=ROOT, env=_env())
+
+
+@pytest.mark.parametrize("flags, message", BAD_INPUT)
+def test_bad_input_is_one_line_and_exit_1(bad_input_runs, flags, message):
+    line = _error_line(bad_input_runs[message])
     assert message in line
 
 

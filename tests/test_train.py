@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+from binary_runs import run_in_one_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--dataset=dsprites", "--batch_size=16", "--latent_spec=cont=2,disc=3", "--image_every=100000",
@@ -35,10 +37,22 @@ def _checkpoint_step(model_dir):
     return None if path is None else int(path.rsplit("-", 1)[1])
 
 
-def test_trains_writes_everything_and_a_rerun_resumes(tmp_path):
-    model_dir = str(tmp_path / "run")
-    result = _train(*FAST, f"--model_dir={model_dir}", "--steps=60", "--checkpoint_every=30")
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """(model_dir, CompletedProcess) of one 60-step run, checkpointed at 30 and 60; tests copy it before use."""
+    model_dir = str(tmp_path_factory.mktemp("trained") / "run")
+    return model_dir, _train(*FAST, f"--model_dir={model_dir}", "--steps=60", "--checkpoint_every=30")
+
+
+def _copy_of(trained_run, tmp_path):
+    """A copy of the shared run's model_dir in tmp_path (the run must have succeeded)."""
+    model_dir, result = trained_run
     assert result.returncode == 0, result.stderr[-3000:]
+    return shutil.copytree(model_dir, str(tmp_path / "run"))
+
+
+def test_trains_writes_everything_and_a_rerun_resumes(trained_run, tmp_path):
+    model_dir = _copy_of(trained_run, tmp_path)
     assert _checkpoint_step(model_dir) == 60
     config = json.load(open(os.path.join(model_dir, "config.json")))
     assert config["model"]["latent_spec"] == {"cont": 2, "disc": [3]}
@@ -90,18 +104,16 @@ def test_resumes_after_kill_9(tmp_path):
     assert _checkpoint_step(model_dir) == saved + 20
 
 
-def test_incompatible_resume_is_refused(tmp_path):
-    model_dir = str(tmp_path / "run")
-    assert _train(*FAST, f"--model_dir={model_dir}", "--steps=10").returncode == 0
-    result = _train(*FAST, f"--model_dir={model_dir}", "--steps=20", "--latent_spec=cont=4,disc=3")
+def test_incompatible_resume_is_refused(trained_run, tmp_path):
+    model_dir = _copy_of(trained_run, tmp_path)
+    result = _train(*FAST, f"--model_dir={model_dir}", "--steps=80", "--latent_spec=cont=4,disc=3")
     assert result.returncode != 0
     assert "latent_spec" in result.stderr and "another --model_dir" in result.stderr
-    assert _checkpoint_step(model_dir) == 10
+    assert _checkpoint_step(model_dir) == 60
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
-    model_dir = str(tmp_path / "run")
-    assert _train(*FAST, f"--model_dir={model_dir}", "--steps=20", "--checkpoint_every=10").returncode == 0
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(trained_run, tmp_path):
+    model_dir = _copy_of(trained_run, tmp_path)
     result = _train(*FAST, f"--model_dir={model_dir}", "--steps=400", "--checkpoint_every=10",
                     "--learning_rate=1e30")
     assert result.returncode != 0
@@ -114,28 +126,39 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
             assert np.isfinite(value).all(), f"checkpoint at step {step} holds non-finite {name}"
 
 
-@pytest.mark.parametrize(
-    "flag, message",
-    [
-        ("--dataset=nonesuch", "nonesuch"),
-        ("--latent_spec=cont=x", "'x'"),
-        ("--cont_capacity=1,2", "min,max,num_iters,gamma"),
-        ("--batch_size=0", "batch_size must be > 0"),
-        ("--checkpoint_every=0", "checkpoint_every must be > 0"),
-        ("--strategy=tpu", "tpu"),
-        ("--learning_rate=nan", "learning_rate must be > 0 and finite, got nan"),
-        ("--temperature=1.0,0.5", "temperature annealing must be 'start,end,num_iters' (3 numbers), got '1.0,0.5'"),
-        ("--temperature=-1", "temperature must be > 0 and finite, got '-1'"),
-        ("--discrete_kl=gumbel", "discrete_kl must be 'categorical' or 'concrete', got 'gumbel'"),
-        ("--image_size=128", "jointvae-train: error: dsprites images are 64x64, got image_size=128\n"),
-        ("--likelihood=mse", "jointvae-train: error: likelihood must be one of bernoulli, gaussian, laplace, "
-                             "continuous_bernoulli, got 'mse'\n"),
-        ("--precision=float16", "jointvae-train: error: precision must be float32, mixed_bfloat16 or mixed_float16, "
-                                "got 'float16'\n"),
-    ],
-)
-def test_bad_flags_fail_with_one_clear_line(tmp_path, flag, message):
-    result = _train(*FAST, f"--model_dir={tmp_path / 'run'}", "--steps=5", flag, timeout=120)
+BAD_FLAGS = [
+    ("--dataset=nonesuch", "nonesuch"),
+    ("--latent_spec=cont=x", "'x'"),
+    ("--cont_capacity=1,2", "min,max,num_iters,gamma"),
+    ("--batch_size=0", "batch_size must be > 0"),
+    ("--checkpoint_every=0", "checkpoint_every must be > 0"),
+    ("--strategy=tpu", "tpu"),
+    ("--learning_rate=nan", "learning_rate must be > 0 and finite, got nan"),
+    ("--temperature=1.0,0.5", "temperature annealing must be 'start,end,num_iters' (3 numbers), got '1.0,0.5'"),
+    ("--temperature=-1", "temperature must be > 0 and finite, got '-1'"),
+    ("--discrete_kl=gumbel", "discrete_kl must be 'categorical' or 'concrete', got 'gumbel'"),
+    ("--image_size=128", "jointvae-train: error: dsprites images are 64x64, got image_size=128\n"),
+    ("--likelihood=mse", "jointvae-train: error: likelihood must be one of bernoulli, gaussian, laplace, "
+                         "continuous_bernoulli, got 'mse'\n"),
+    ("--precision=float16", "jointvae-train: error: precision must be float32, mixed_bfloat16 or mixed_float16, "
+                            "got 'float16'\n"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_flag_results(tmp_path_factory):
+    """{flag: Run} of jointvae-train with each bad flag, all in one process (one TensorFlow import).
+
+    The binary's own exit on bad input, in its own process, is tested below (model_dir, temperature)."""
+    folder = tmp_path_factory.mktemp("bad_flags")
+    cases = {flag: [*FAST, f"--model_dir={folder / f'run_{i}'}", "--steps=5", flag]
+             for i, (flag, _) in enumerate(BAD_FLAGS)}
+    return run_in_one_process("jointvae_tf.train", cases, cwd=ROOT, env=_env())
+
+
+@pytest.mark.parametrize("flag, message", BAD_FLAGS)
+def test_bad_flags_fail_with_one_clear_line(bad_flag_results, flag, message):
+    result = bad_flag_results[flag]
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr

@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from binary_runs import run_in_one_process
 from file_tree import snapshot as _tree
 from shared_data import shared_data
 
@@ -26,12 +27,15 @@ def mnist_reference():
     return os.path.dirname(shared_data("reference_models", "mnist", "model.pt"))
 
 
-def _import(*flags):
+def _env():
     python_path = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=python_path)
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=python_path)
+
+
+def _import(*flags):
     return subprocess.run(
         [sys.executable, "-m", "jointvae_tf.compat.import_torch", *flags],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300,
     )
 
 
@@ -96,8 +100,7 @@ def test_bad_input_fails_with_one_line_naming_the_problem(tmp_path, mnist_refere
 SYNTHETIC_SPECS = {"dataset": "mnist", "latent_spec": {"cont": 2, "disc": [3]}}
 
 
-@pytest.fixture
-def reference(tmp_path):
+def _reference_in(tmp_path):
     """tmp/runs/reference: a reference-shaped checkpoint (random weights), beside a sibling run and notes."""
     import torch
 
@@ -116,13 +119,50 @@ def reference(tmp_path):
     return folder
 
 
-@pytest.mark.parametrize("output, relation", [(".", "is"), ("..", "contains"), ("imported", "is inside")],
+@pytest.fixture
+def reference(tmp_path):
+    return _reference_in(tmp_path)
+
+
+OVER_THE_CHECKPOINT = [(".", "is"), ("..", "contains"), ("imported", "is inside")]
+
+
+@pytest.fixture(scope="module")
+def import_runs(tmp_path_factory):
+    """jointvae-import-torch on each bad synthetic checkpoint below, all in one process (one TensorFlow and torch
+    import, not one per case): {case: (Run, the case's own folder)}; for "over:OUTPUT" cases also
+    "before:OUTPUT", a snapshot of tmp/runs taken before the run.
+
+    Each run goes through absl's app.run and import_torch's main as `python -m` does; the binary's own process
+    exit on bad input is tested by test_bad_input_fails_with_one_line_naming_the_problem."""
+    cases, folders, extra = {}, {}, {}
+    for output, _ in OVER_THE_CHECKPOINT:
+        folders[f"over:{output}"] = tmp_path_factory.mktemp("over")
+        reference = _reference_in(folders[f"over:{output}"])
+        extra[f"before:{output}"] = _tree(reference.parent)
+        cases[f"over:{output}"] = [f"--checkpoint_dir={reference}",
+                                   f"--model_dir={os.path.normpath(reference / output)}", "--overwrite"]
+    folders["random_bytes"] = tmp_path_factory.mktemp("random_bytes")
+    reference = _reference_in(folders["random_bytes"])
+    (reference / "model.pt").write_bytes(random.Random(0).randbytes(4096))
+    cases["random_bytes"] = [f"--checkpoint_dir={reference}", f"--model_dir={reference.parent / 'imported'}"]
+    folders["truncated"] = tmp_path_factory.mktemp("truncated")
+    reference = _reference_in(folders["truncated"])
+    content = (reference / "model.pt").read_bytes()
+    (reference / "model.pt").write_bytes(content[:5000])
+    cases["truncated"] = [f"--checkpoint_dir={reference}", f"--model_dir={reference.parent / 'imported'}"]
+    results = run_in_one_process("jointvae_tf.compat.import_torch", cases, cwd=ROOT, env=_env(), timeout=300)
+    return {**{case: (results[case], folders[case]) for case in cases}, **extra}
+
+
+@pytest.mark.parametrize("output, relation", OVER_THE_CHECKPOINT,
                          ids=["the_checkpoint_dir", "its_parent", "inside_it"])
-def test_overwrite_refuses_a_model_dir_over_the_checkpoint(reference, output, relation):
+def test_overwrite_refuses_a_model_dir_over_the_checkpoint(import_runs, output, relation):
+    result, tmp_path = import_runs[f"over:{output}"]
+    before = import_runs[f"before:{output}"]
+    reference = tmp_path / "runs" / "reference"
     runs = reference.parent
-    before = _tree(runs)
     model_dir = os.path.normpath(reference / output)
-    result = _import(f"--checkpoint_dir={reference}", f"--model_dir={model_dir}", "--overwrite")
     assert result.returncode == 1
     assert _error_line(result) == (
         f"jointvae-import-torch: error: --model_dir {model_dir} {relation} --checkpoint_dir {reference}: "
@@ -169,10 +209,10 @@ def test_overwrite_replaces_only_an_earlier_import(reference):
     assert sorted(os.listdir(runs)) == ["imported", "notes.txt", "reference", "sibling"]
 
 
-def test_a_model_pt_of_random_bytes_fails_with_one_line_and_no_unsafe_advice(reference):
-    (reference / "model.pt").write_bytes(random.Random(0).randbytes(4096))
+def test_a_model_pt_of_random_bytes_fails_with_one_line_and_no_unsafe_advice(import_runs):
+    result, tmp_path = import_runs["random_bytes"]
+    reference = tmp_path / "runs" / "reference"
     model_dir = reference.parent / "imported"
-    result = _import(f"--checkpoint_dir={reference}", f"--model_dir={model_dir}")
     assert result.returncode == 1
     assert _error_line(result) == (
         f"jointvae-import-torch: error: {reference / 'model.pt'} is not a PyTorch state_dict that loads with "
@@ -182,11 +222,9 @@ def test_a_model_pt_of_random_bytes_fails_with_one_line_and_no_unsafe_advice(ref
     assert not model_dir.exists()
 
 
-def test_a_truncated_checkpoint_fails_with_one_line(reference):
+def test_a_truncated_checkpoint_fails_with_one_line(import_runs):
     """A download cut short: torch raises a bare OSError for this one, which used to end in a traceback."""
-    content = (reference / "model.pt").read_bytes()
-    (reference / "model.pt").write_bytes(content[:5000])
-    result = _import(f"--checkpoint_dir={reference}", f"--model_dir={reference.parent / 'imported'}")
+    result, _ = import_runs["truncated"]
     assert result.returncode == 1
     assert "model.pt is not a PyTorch state_dict that loads with weights_only=True" in _error_line(result)
     assert "Traceback" not in result.stderr

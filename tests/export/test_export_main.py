@@ -6,8 +6,9 @@ import shutil
 import stat
 
 import pytest
+from binary_runs import run_in_one_process
 from file_tree import snapshot as _tree
-from export_test_utils import FAST_FLAGS, LATENT_DIM, run_python
+from export_test_utils import FAST_FLAGS, LATENT_DIM, ROOT, run_python
 
 from export import __main__ as export_main
 from export import decode_tflite, tflite
@@ -73,10 +74,9 @@ def test_a_model_dir_without_checkpoint_fails_cleanly(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["untrained"]  # no output_dir, no staging folder
 
 
-def test_an_output_dir_that_cannot_be_written_fails_before_any_work(model_dir, tmp_path):
+def test_an_output_dir_that_cannot_be_written_fails_before_any_work(model_dir, export_runs):
+    result, tmp_path, _ = export_runs["unwritable"]
     blocker = tmp_path / "a_file"
-    blocker.write_text("not a folder")
-    result = _export_binary(f"--model_dir={model_dir}", f"--output_dir={blocker / 'out'}")
     assert result.returncode == 1, result.stderr
     assert (f"jointvae-export: error: output_dir {blocker / 'out'} cannot be written: {blocker} is a file, not a folder"
             in result.stderr)
@@ -85,10 +85,9 @@ def test_an_output_dir_that_cannot_be_written_fails_before_any_work(model_dir, t
     assert sorted(os.listdir(tmp_path)) == ["a_file"]
 
 
-def test_a_decoder_below_the_floor_fails_and_is_not_published(model_dir, tmp_path):
+def test_a_decoder_below_the_floor_fails_and_is_not_published(export_runs):
+    result, tmp_path, _ = export_runs["below_floor"]
     output_dir = tmp_path / "out"
-    result = _export_binary(f"--model_dir={model_dir}", f"--output_dir={output_dir}", "--variants=float32",
-                            "--min_psnr=1000", *FAST_FLAGS)
     assert result.returncode == 1
     assert "jointvae-export: error: verification failed: float32: PSNR" in result.stderr
     assert "below the floor of 1000 dB" in result.stderr
@@ -190,22 +189,70 @@ def _error_line(result):
     return lines[0]
 
 
+def _runs_in(folder, model_dir):
+    """folder/runs/: a copy of the trained model_dir ("mine"), a sibling run and the user's notes."""
+    shutil.copytree(model_dir, folder / "runs" / "mine")
+    shutil.copytree(model_dir, folder / "runs" / "sibling")
+    (folder / "runs" / "notes.txt").write_text("the user's own file")
+    return folder / "runs"
+
+
 @pytest.fixture
 def runs(model_dir, tmp_path):
-    """tmp/runs/: a copy of the trained model_dir ("mine"), a sibling run and the user's notes."""
-    shutil.copytree(model_dir, tmp_path / "runs" / "mine")
-    shutil.copytree(model_dir, tmp_path / "runs" / "sibling")
-    (tmp_path / "runs" / "notes.txt").write_text("the user's own file")
-    return tmp_path / "runs"
+    return _runs_in(tmp_path, model_dir)
 
 
-@pytest.mark.parametrize("output, relation", [("mine", "is"), (".", "contains"), ("mine/export", "is inside")],
-                         ids=["the_model_dir", "its_parent", "inside_it"])
-def test_overwrite_refuses_an_output_dir_over_the_model(runs, output, relation):
-    before = _tree(runs)
+OVER_THE_MODEL = [("mine", "is"), (".", "contains"), ("mine/export", "is inside")]
+
+
+@pytest.fixture(scope="module")
+def export_runs(model_dir, trained_model, tmp_path_factory):
+    """jointvae-export run on each case below, all in one process (one TensorFlow import, not one per case):
+    {case: (Run, the case's own folder, a snapshot of what the run must leave alone, or None)}.
+
+    Each run goes through absl's app.run and export's main as `python -m export` does; the binary's own
+    process exit on bad input is tested by test_a_model_dir_without_checkpoint_fails_cleanly."""
+    cases, folders, before, umasks = {}, {}, {}, {}
+
+    def folder_of(case):
+        folders[case] = tmp_path_factory.mktemp(case.replace(":", "_").replace("/", "_").replace(".", "dot"))
+        return folders[case]
+
+    blocker = folder_of("unwritable") / "a_file"
+    blocker.write_text("not a folder")
+    cases["unwritable"] = [f"--model_dir={model_dir}", f"--output_dir={blocker / 'out'}"]
+    cases["below_floor"] = [f"--model_dir={model_dir}", f"--output_dir={folder_of('below_floor') / 'out'}",
+                            "--variants=float32", "--min_psnr=1000", *FAST_FLAGS]
+    for output, _ in OVER_THE_MODEL:
+        case = f"over_the_model:{output}"
+        runs = _runs_in(folder_of(case), model_dir)
+        before[case] = _tree(runs)
+        cases[case] = [f"--model_dir={runs / 'mine'}", f"--output_dir={os.path.normpath(runs / output)}",
+                       "--overwrite", "--variants=float32"]
+    keras_file = folder_of("keras_file") / "models" / "model.keras"
+    keras_file.parent.mkdir()
+    trained_model.save(str(keras_file))
+    before["keras_file"] = _tree(folders["keras_file"])
+    cases["keras_file"] = [f"--model_dir={keras_file}", f"--output_dir={keras_file.parent}", "--overwrite"]
+    runs = _runs_in(folder_of("not_an_export"), model_dir)
+    before["not_an_export"] = _tree(runs)
+    cases["not_an_export"] = [f"--model_dir={runs / 'mine'}", f"--output_dir={runs / 'sibling'}", "--overwrite"]
+    for umask in (0o022, 0o077):
+        case = f"umask{umask:03o}"
+        umasks[case] = umask
+        cases[case] = [f"--model_dir={model_dir}", f"--output_dir={folder_of(case) / 'out'}",
+                       "--variants=float32,int8", "--fidelity_samples=20", "--latency_invokes=5",
+                       "--calibration_samples=10"]
+    results = run_in_one_process("export", cases, umasks=umasks, cwd=ROOT,
+                                 env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT))
+    return {case: (results[case], folders[case], before.get(case)) for case in cases}
+
+
+@pytest.mark.parametrize("output, relation", OVER_THE_MODEL, ids=["the_model_dir", "its_parent", "inside_it"])
+def test_overwrite_refuses_an_output_dir_over_the_model(export_runs, output, relation):
+    result, folder, before = export_runs[f"over_the_model:{output}"]
+    runs = folder / "runs"
     output_dir = os.path.normpath(runs / output)
-    result = _export_binary(f"--model_dir={runs / 'mine'}", f"--output_dir={output_dir}", "--overwrite",
-                            "--variants=float32")
     assert result.returncode == 1
     assert _error_line(result) == (
         f"jointvae-export: error: output_dir {output_dir} {relation} model_dir {runs / 'mine'}: "
@@ -215,12 +262,9 @@ def test_overwrite_refuses_an_output_dir_over_the_model(runs, output, relation):
     assert sorted(os.listdir(runs.parent)) == ["runs"]  # no staging folder either
 
 
-def test_overwrite_refuses_an_output_dir_holding_the_keras_file(trained_model, tmp_path):
+def test_overwrite_refuses_an_output_dir_holding_the_keras_file(export_runs):
+    result, tmp_path, before = export_runs["keras_file"]
     keras_file = tmp_path / "models" / "model.keras"
-    keras_file.parent.mkdir()
-    trained_model.save(str(keras_file))
-    before = _tree(tmp_path)
-    result = _export_binary(f"--model_dir={keras_file}", f"--output_dir={keras_file.parent}", "--overwrite")
     assert result.returncode == 1
     assert (f"output_dir {keras_file.parent} contains model_dir {keras_file}: an output may not be"
             in _error_line(result))
@@ -245,10 +289,10 @@ def test_symlinks_and_dot_dots_do_not_fool_the_check(runs, tmp_path):
     assert sorted(os.listdir(runs)) == ["mine", "notes.txt", "out.failed"]
 
 
-def test_overwrite_refuses_a_folder_that_is_not_an_earlier_export(runs, tmp_path):
+def test_overwrite_refuses_a_folder_that_is_not_an_earlier_export(export_runs, tmp_path):
     """Even with --overwrite: another training run, or an export the user added files to, stays."""
-    before = _tree(runs)
-    result = _export_binary(f"--model_dir={runs / 'mine'}", f"--output_dir={runs / 'sibling'}", "--overwrite")
+    result, folder, before = export_runs["not_an_export"]
+    runs = folder / "runs"
     assert result.returncode == 1
     assert _error_line(result) == (
         f"jointvae-export: error: output_dir {runs / 'sibling'} holds files that were not written by "
@@ -293,13 +337,11 @@ def _modes(root):
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077], ids=["umask022", "umask077"])
-def test_the_export_follows_the_umask(model_dir, tmp_path, umask):
+def test_the_export_follows_the_umask(export_runs, umask):
     """0755 folders and 0644 files under umask 022, to share; 0700 / 0600 under 077 (mkdtemp and mkstemp
     would give 0700 / 0600 whatever the umask)."""
+    result, tmp_path, _ = export_runs[f"umask{umask:03o}"]
     output_dir = tmp_path / "out"
-    result = _export_binary(f"--model_dir={model_dir}", f"--output_dir={output_dir}", "--variants=float32,int8",
-                            "--fidelity_samples=20", "--latency_invokes=5", "--calibration_samples=10",
-                            preexec_fn=lambda: os.umask(umask))
     assert result.returncode == 0, result.stderr[-3000:]
     modes = _modes(output_dir)
     assert {"saved_model", "saved_model/variables", "export_report.json", "decoder_float32.tflite",
