@@ -8,9 +8,10 @@ the importance matrix and the informativeness come from one classification tree 
 (`tree.fit_tree`) instead of scikit-learn's GradientBoostingClassifier, which is not a
 dependency here.
 
-Measured difference (same sampled codes, scikit-learn 1.9.1 GradientBoostingClassifier() with
-its defaults vs `importance_matrix` with its defaults, dSprites factors, 10,000 / 5,000 points):
-see the table in this package's README.md ("DCI and SAP").
+Measured difference (same sampled codes of the reference dSprites model, 2,000 / 1,000 points,
+scikit-learn 1.9.1 GradientBoostingClassifier() vs `importance_matrix` with its defaults):
+disentanglement 0.307 vs 0.237, completeness 0.404 vs 0.366, test informativeness 0.539 vs 0.535,
+349 s vs 2.1 s on a loaded 2-core machine (README.md, "DCI and SAP").
 """
 
 from __future__ import annotations
