@@ -118,8 +118,11 @@ def test_quantised_variants_are_smaller_and_close(trained_model, decoders):
 def test_full_integer_variants_compute_in_int8(decoders):
     for variant in tflite.CALIBRATED_VARIANTS:
         ops = operators(open(decoders[variant].path, "rb").read())
-        # float32 in, int8 inside: the first op quantises the latent.
-        assert ops[0] == "QUANTIZE", (variant, ops)
+        # float32 in, int8 inside: the first (float) layer's output is quantised, then all runs in int8.
+        # The last op gives the float32 images (int8) or requantises them to uint8 (int8_uint8).
+        assert ops[:2] == ["FULLY_CONNECTED", "QUANTIZE"], (variant, ops)
+        assert ops[-1] == ("DEQUANTIZE" if variant == "int8" else "QUANTIZE"), (variant, ops)
+        assert not {"QUANTIZE", "DEQUANTIZE"} & set(ops[2:-1]), (variant, ops)
     assert decoders["int8"].output_dtype == np.float32
     assert decoders["float16"].output_dtype == np.float32
 
@@ -279,3 +282,71 @@ def test_a_continuous_bernoulli_decoder_exports_its_mean_in_float_and_refuses_in
                                              "decoder's mean image in int8 .*: choose among float32, float16, "
                                              "dynamic_int8"):
             tflite.convert_decoders(model, ["float32", variant], model.sample_prior(4, seed=0).numpy())
+
+
+# --------------------------------------------------------------------------- activation ranges
+def test_int8_dequantized_matches_the_tflite_affine_scheme():
+    values = np.array([-3.0, -1.0, 0.0, 0.004, 0.5, 1.0, 7.0])
+    scale = 2.0 / 255.0
+    zero_point = np.round(-128.0 + 1.0 / scale)
+    expected = (np.clip(np.round(values / scale) + zero_point, -128, 127) - zero_point) * scale
+    np.testing.assert_allclose(tflite.int8_dequantized(values, -1.0, 1.0), expected)
+    # Saturates outside the range, keeps 0 exact, and a range without 0 is widened to hold it.
+    assert tflite.int8_dequantized(np.array([5.0]), -1.0, 1.0)[0] == pytest.approx(expected[-1])
+    assert tflite.int8_dequantized(np.array([0.0]), -1.0, 1.0)[0] == 0.0
+    np.testing.assert_allclose(tflite.int8_dequantized(np.array([0.0, 2.0]), 1.0, 2.0), [0.0, 2.0], atol=1e-12)
+
+
+def test_sigmoid_is_the_logistic_function_without_overflow():
+    x = np.array([-1000.0, -5.0, 0.0, 3.0, 1000.0])
+    with np.errstate(over="raise"):
+        np.testing.assert_allclose(tflite.sigmoid(x), [0.0, 1 / (1 + np.exp(5.0)), 0.5, 1 / (1 + np.exp(-3.0)), 1.0])
+
+
+def _brute_force_error(values, low, high, transform=lambda x: x):
+    return np.mean(np.square(transform(tflite.int8_dequantized(values, low, high)) - transform(values)))
+
+
+def test_fit_range_keeps_a_bounded_activation_and_never_does_worse_than_min_max():
+    rng = np.random.default_rng(0)
+    uniform = rng.uniform(0.0, 4.0, 10_000)
+    low, high = tflite.fit_range(uniform)
+    assert low == 0.0 and high == pytest.approx(uniform.max(), rel=0.05)
+    relu = np.maximum(rng.standard_t(3, 20_000), 0.0)
+    low, high = tflite.fit_range(relu)
+    assert low == 0.0 and high <= relu.max()
+    assert _brute_force_error(relu, low, high) <= _brute_force_error(relu, 0.0, relu.max())
+
+
+def test_fit_range_of_logits_counts_the_error_after_the_sigmoid():
+    # Trained-decoder logits: a saturated background far below -100, edges within a few units of 0.
+    rng = np.random.default_rng(1)
+    logits = np.concatenate([rng.uniform(-3000.0, -100.0, 9_000), rng.normal(0.0, 3.0, 1_000), [40.0]])
+    low, high = tflite.fit_range(logits, tflite.sigmoid)
+    assert -40.0 < low < -5.0 and 5.0 < high <= 40.0
+    fitted = _brute_force_error(logits, low, high, tflite.sigmoid)
+    assert fitted < 0.01 * _brute_force_error(logits, logits.min(), logits.max(), tflite.sigmoid)
+    # No candidate of the grid does better than the one returned.
+    for a in tflite.RANGE_FRACTIONS[::6]:
+        for b in tflite.RANGE_FRACTIONS[::6]:
+            assert fitted <= _brute_force_error(logits, a * logits.min(), b * logits.max(), tflite.sigmoid) + 1e-15
+    with pytest.raises(ValueError, match="finite values"):
+        tflite.fit_range(np.array([1.0, np.nan]))
+
+
+def test_conversion_refuses_unknown_ranges(trained_model, calibration):
+    with pytest.raises(ValueError, match="unknown activation ranges 'entropy'; allowed: fitted, minmax"):
+        tflite.convert_decoders(trained_model, ["int8"], calibration, ranges="entropy")
+
+
+def test_fitted_int8_keeps_only_the_first_dense_layer_float(decoders):
+    for variant in tflite.CALIBRATED_VARIANTS:
+        model = schema.ModelT.InitFromPackedBuf(bytearray(open(decoders[variant].path, "rb").read()), 0)
+        graph = model.subgraphs[0]
+        float_ops = [
+            operators(open(decoders[variant].path, "rb").read())[i]
+            for i, op in enumerate(graph.operators)
+            if graph.tensors[op.outputs[0]].type == schema.TensorType.FLOAT32
+        ]
+        # The first FULLY_CONNECTED, and the DEQUANTIZE giving float32 images (int8: not int8_uint8).
+        assert float_ops == (["FULLY_CONNECTED", "DEQUANTIZE"] if variant == "int8" else ["FULLY_CONNECTED"]), float_ops
