@@ -242,10 +242,10 @@ def test_a_named_dataset_is_used_even_without_config(fake_dataset):
 
 
 def test_auto_falls_back_when_the_dataset_does_not_fit(caplog):
-    # dsprites is 64x64; the model takes 32x32.
+    # dsprites is 64x64 only; the model takes 32x32 (data that resizes is loaded at the model's size instead).
     images, info = tflite.calibration_images(IMAGE_SHAPE, "auto", {"dataset": "dsprites"}, count=10)
     assert images is None and info["dataset"] is None
-    assert "dataset 'dsprites' could not be loaded: dataset 'dsprites' gives images [64, 64, 1]" in info["fallback"]
+    assert "dataset 'dsprites' could not be loaded: dsprites images are 64x64, got image_size=32" in info["fallback"]
     assert any("using prior samples only" in record.getMessage() for record in caplog.records)
 
 
