@@ -80,12 +80,33 @@ def procedural_images(size: int, batch: int, seed: int):
     return dataset
 
 
+def verify_and_time(models, latent, reference, args):
+    """(report.verify_decoders' checks, {variant: [batch-1 latency ms per round]}) of the .tflite `models`.
+
+    Round 1 is the verification's pass over the variants; later rounds interleave them again.
+    """
+    from export import decode_tflite, report
+
+    with tempfile.TemporaryDirectory() as folder:
+        paths = {}
+        for variant, content in models.items():
+            paths[variant] = os.path.join(folder, f"decoder_{variant}.tflite")
+            decode_tflite.atomic_write(paths[variant], content)
+        checks = report.verify_decoders(paths, latent, reference, invokes=args.invokes, num_threads=args.threads)
+        rounds = {v: [c["latency_ms"]] for v, c in checks["variants"].items()}
+        decoders = {v: decode_tflite.TFLiteDecoder(p, num_threads=args.threads) for v, p in paths.items()}
+        for _ in range(args.rounds - 1):
+            for variant, decoder in decoders.items():
+                rounds[variant].append(report.median_latency_ms(decoder, latent[:1], args.invokes))
+    return checks, rounds
+
+
 def bench_config(size: int, args) -> dict:
     import keras
     import numpy as np
 
     import jointvae_tf as jv
-    from export import decode_tflite, report, tflite
+    from export import tflite
 
     image_shape, spec = CONFIGS[size]
     keras.utils.set_random_seed(0)
@@ -107,18 +128,7 @@ def bench_config(size: int, args) -> dict:
 
     latent = model.sample_prior(args.fidelity_samples, seed=1).numpy()
     reference = np.concatenate([model.decode(latent[i:i + 100]).numpy() for i in range(0, len(latent), 100)])
-    with tempfile.TemporaryDirectory() as folder:
-        paths = {}
-        for variant, content in models.items():
-            paths[variant] = os.path.join(folder, f"decoder_{variant}.tflite")
-            decode_tflite.atomic_write(paths[variant], content)
-        checks = report.verify_decoders(paths, latent, reference, invokes=args.invokes, num_threads=args.threads)
-        # Round 1 is the verification's pass over the variants; later rounds interleave them again.
-        rounds = {v: [c["latency_ms"]] for v, c in checks["variants"].items()}
-        decoders = {v: decode_tflite.TFLiteDecoder(p, num_threads=args.threads) for v, p in paths.items()}
-        for _ in range(args.rounds - 1):
-            for variant, decoder in decoders.items():
-                rounds[variant].append(report.median_latency_ms(decoder, latent[:1], args.invokes))
+    checks, rounds = verify_and_time(models, latent, reference, args)
 
     variants = {}
     for variant, c in checks["variants"].items():
@@ -197,7 +207,7 @@ def real_images(image_shape, split: str, count: int, seed: int):
 def bench_trained(name: str, path: str, args) -> dict:
     import numpy as np
 
-    from export import decode_tflite, report, tflite
+    from export import tflite
 
     model = load_trained(path)
     test, test_source = real_images(model.image_shape, "test", args.test_images, seed=5)
@@ -208,17 +218,7 @@ def bench_trained(name: str, path: str, args) -> dict:
     models = tflite.convert_decoders(model, ["float32"], None)
     for ranges, label in (("minmax", "int8_before"), ("fitted", "int8_after")):
         models[label] = tflite.convert_decoders(model, ["int8"], calibration, ranges=ranges)["int8"]
-    with tempfile.TemporaryDirectory() as folder:
-        paths = {}
-        for variant, content in models.items():
-            paths[variant] = os.path.join(folder, f"decoder_{variant}.tflite")
-            decode_tflite.atomic_write(paths[variant], content)
-        checks = report.verify_decoders(paths, latent, reference, invokes=args.invokes, num_threads=args.threads)
-        rounds = {v: [c["latency_ms"]] for v, c in checks["variants"].items()}
-        decoders = {v: decode_tflite.TFLiteDecoder(p, num_threads=args.threads) for v, p in paths.items()}
-        for _ in range(args.rounds - 1):
-            for variant, decoder in decoders.items():
-                rounds[variant].append(report.median_latency_ms(decoder, latent[:1], args.invokes))
+    checks, rounds = verify_and_time(models, latent, reference, args)
     variants = {}
     for variant, c in checks["variants"].items():
         variants[variant] = {
