@@ -117,19 +117,11 @@ def dci(
       "disentanglement", "completeness" (in [0, 1]), "informativeness_train" and
       "informativeness_test" (the trees' mean accuracy over factors, in [0, 1]).
     """
-    utils.check_random_state(random_state)
-    num_train = utils.check_int_option("num_train", num_train, 2)
-    num_test = utils.check_int_option("num_test", num_test, 1)
-    batch_size = utils.check_int_option("batch_size", batch_size, 1)
     max_depth = utils.check_int_option("max_depth", max_depth, 1)
     if min_samples_leaf is not None:
         min_samples_leaf = utils.check_int_option("min_samples_leaf", min_samples_leaf, 1)
-    codes_train, factors_train = utils.sample_representations(
-        ground_truth_data, representation_fn, num_train, random_state, batch_size)
-    codes_test, factors_test = utils.sample_representations(
-        ground_truth_data, representation_fn, num_test, random_state, batch_size)
-    if codes_train.shape[1] < 2:
-        raise ValueError(f"DCI needs at least 2 latents, representation_fn returned {codes_train.shape[1]}.")
+    codes_train, factors_train, codes_test, factors_test = utils.sample_train_test(
+        ground_truth_data, representation_fn, random_state, num_train, num_test, batch_size, "DCI")
     importance, train_accuracy, test_accuracy = importance_matrix(
         codes_train, factors_train, codes_test, factors_test, max_depth, min_samples_leaf)
     return {

@@ -88,17 +88,8 @@ def sap_score(
     Returns:
       "sap_score", in [0, 1].
     """
-    utils.check_random_state(random_state)
-    num_train = utils.check_int_option("num_train", num_train, 2)
-    num_test = utils.check_int_option("num_test", num_test, 1)
-    batch_size = utils.check_int_option("batch_size", batch_size, 1)
     num_bins = utils.check_int_option("num_bins", num_bins, 2)
-    codes_train, factors_train = utils.sample_representations(
-        ground_truth_data, representation_fn, num_train, random_state, batch_size)
-    codes_test, factors_test = utils.sample_representations(
-        ground_truth_data, representation_fn, num_test, random_state, batch_size)
-    if codes_train.shape[1] < 2:
-        raise ValueError(f"SAP needs at least 2 latents to take a gap, representation_fn returned "
-                         f"{codes_train.shape[1]}.")
+    codes_train, factors_train, codes_test, factors_test = utils.sample_train_test(
+        ground_truth_data, representation_fn, random_state, num_train, num_test, batch_size, "SAP")
     scores = score_matrix(codes_train, factors_train, codes_test, factors_test, num_bins)
     return {"sap_score": mean_gap_of_top_two(scores)}

@@ -349,6 +349,36 @@ def sample_representations(
     return codes, np.concatenate(factors, axis=0)
 
 
+def sample_train_test(
+    ground_truth_data: GroundTruthData,
+    representation_fn: RepresentationFn,
+    random_state: np.random.RandomState,
+    num_train: int,
+    num_test: int,
+    batch_size: int,
+    metric: str,
+    min_latents: int = 2,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(codes_train, factors_train, codes_test, factors_test) for a metric that fits predictors on codes.
+
+    Checks the options (one-line ValueErrors), draws the training points first, then the test
+    points (`sample_representations`, disentanglement_lib's order), and refuses codes with fewer
+    than `min_latents` latents, naming `metric`.
+    """
+    check_random_state(random_state)
+    num_train = check_int_option("num_train", num_train, 2)
+    num_test = check_int_option("num_test", num_test, 1)
+    batch_size = check_int_option("batch_size", batch_size, 1)
+    codes_train, factors_train = sample_representations(
+        ground_truth_data, representation_fn, num_train, random_state, batch_size)
+    codes_test, factors_test = sample_representations(
+        ground_truth_data, representation_fn, num_test, random_state, batch_size)
+    if codes_train.shape[1] < min_latents:
+        raise ValueError(f"{metric} needs at least {min_latents} latents, representation_fn returned "
+                         f"{codes_train.shape[1]}.")
+    return codes_train, factors_train, codes_test, factors_test
+
+
 def histogram_discretize(values: np.ndarray, num_bins: int) -> np.ndarray:
     """Discretises each column of `values` [num_points, num_columns] into equal-width bins.
 
