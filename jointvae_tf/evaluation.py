@@ -372,7 +372,7 @@ def evaluate(
         for name in gt_requested:
             skipped[name] = no_ground_truth
         return results
-    # One cache for the three metrics: each dSprites factor combination is rendered and encoded
+    # One cache for the ground-truth metrics: each dSprites factor combination is rendered and encoded
     # once (about 723k of the 2.9M the default sizes sample), with the same codes as encoding
     # every sample (`metrics.CachedRepresentation`).
     representation_fn = jv_metrics.CachedRepresentation(
