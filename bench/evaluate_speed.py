@@ -54,7 +54,8 @@ def parse_args(argv=None):
 def build_model(source: str | None, init_seed: int):
     """(model, description): the model at `source`, or a fresh dSprites-preset JointVAE."""
     import jointvae_tf as jv  # first: it turns on oneDNN before TensorFlow loads
-    from jointvae_tf import evaluation, presets
+    from jointvae_tf import evaluation
+    from jointvae_tf.training import presets
 
     if source:
         model, info = evaluation.load_model(source)
@@ -81,7 +82,8 @@ def scaled_sizes(divisor: int):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from jointvae_tf import checkpoints, evaluation
+    from jointvae_tf import evaluation
+    from jointvae_tf.training import checkpoints
 
     metrics = args.metrics.split(",") if args.metrics else None
     try:

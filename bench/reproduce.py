@@ -6,7 +6,7 @@
 
 Each "epoch" (`--steps_per_epoch` steps; MNIST: 940 steps, about one pass over the 60,000
 images, chosen a multiple of 10 so Keras runs 10 steps per call; dSprites: 1,000) is one
-`training.train` call that resumes from the model_dir, followed by `evaluation.evaluate`:
+`train_lib.train` call that resumes from the model_dir, followed by `evaluation.evaluate`:
 
   * the epoch's training averages: reconstruction loss, KL_z, KL_c (and the capacities);
   * MNIST: discrete accuracy (Hungarian and majority) and reconstruction on the 10,000 t10k
@@ -23,7 +23,7 @@ defaults: FactorVAE 10,000 variance / 10,000 train / 5,000 eval votes, MIG 10,00
 summary go to stdout and, atomically, to model_dir/reproduce.json.
 
 `--cont_capacity`, `--disc_capacity`, `--temperature`, `--straight_through`, `--discrete_kl` and
-`--likelihood` try other recipes: they are passed to `training.TrainConfig`, recorded in the report, and set
+`--likelihood` try other recipes: they are passed to `train_lib.TrainConfig`, recorded in the report, and set
 its "is_preset" to false.
 """
 
@@ -164,8 +164,10 @@ def _table(rows, keys):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from jointvae_tf import callbacks as jv_callbacks
-    from jointvae_tf import checkpoints, evaluation, training
+    from jointvae_tf.training import callbacks as jv_callbacks
+    from jointvae_tf import evaluation
+    from jointvae_tf.training import train_lib
+    from jointvae_tf.training import checkpoints
 
     dataset, preset, steps_per_epoch, epoch_metrics, final_metrics, epoch_sizes, final_sizes = _settings()
     model_dir = FLAGS.model_dir or os.path.join("runs", "reproduce", FLAGS.dataset)
@@ -222,7 +224,7 @@ def main(argv):
                 if FLAGS.minutes is not None and used >= FLAGS.minutes * 60:
                     break
                 epoch += 1
-                config = training.TrainConfig(
+                config = train_lib.TrainConfig(
                     dataset=dataset, model_dir=model_dir, preset=preset, cont_capacity=FLAGS.cont_capacity,
                     disc_capacity=FLAGS.disc_capacity, temperature=FLAGS.temperature,
                     straight_through=FLAGS.straight_through, discrete_kl=FLAGS.discrete_kl or "categorical",
@@ -231,7 +233,7 @@ def main(argv):
                     seed=FLAGS.seed, verbose=0, checkpoint_every=steps_per_epoch, image_every=10 * steps_per_epoch,
                 )
                 cpu0, wall0 = time.process_time(), time.perf_counter()
-                summary = training.train(config)
+                summary = train_lib.train(config)
                 train_cpu, train_wall = time.process_time() - cpu0, time.perf_counter() - wall0
                 train_cpu_total += train_cpu
                 train_wall_total += train_wall
@@ -289,7 +291,7 @@ def main(argv):
 
 
 def config_batch(summary) -> int:
-    from jointvae_tf import checkpoints
+    from jointvae_tf.training import checkpoints
 
     return int(checkpoints.read_config(summary["model_dir"])["batch_size"])
 

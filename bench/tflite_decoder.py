@@ -165,7 +165,7 @@ def bench_config(size: int, args) -> dict:
 def load_trained(path: str):
     """A trained JointVAE from a model_dir, a .keras file, or a folder with a reference model.pt + specs.json."""
     import jointvae_tf as jv
-    from jointvae_tf import checkpoints
+    from jointvae_tf.training import checkpoints
 
     if os.path.isfile(os.path.join(path, "model.pt")):
         return jv.compat.load_torch_checkpoint(os.path.join(path, "model.pt"), os.path.join(path, "specs.json"))

@@ -121,7 +121,7 @@ def main():
         print(json.dumps(jointvae_images_per_s(args.worker, args.steps, args.batch, args.warmup, compile_kwargs,
                                                args.precision)))
         return
-    from jointvae_tf.model import check_precision  # loads TensorFlow here too; each measurement runs apart
+    from jointvae_tf.model.jointvae import check_precision  # loads TensorFlow here too; each measurement runs apart
 
     try:
         check_precision(args.precision)

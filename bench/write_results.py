@@ -117,7 +117,7 @@ class Run:
 # ------------------------------------------------------------------------------ reading
 def read_run(model_dir: str) -> Run:
     """A Run from model_dir (reproduce.json + config.json); ResultsError naming what is missing."""
-    from jointvae_tf import checkpoints
+    from jointvae_tf.training import checkpoints
 
     if not os.path.isdir(model_dir):
         raise ResultsError(f"run {model_dir} not found: --runs takes model_dirs written by bench/reproduce.py")
@@ -348,7 +348,8 @@ def plot_curves(path: str, runs: list[Run], main: str) -> str:
 
 def write_traversals(out_dir: str, model_dir: str) -> list[str]:
     """The picked model's continuous and discrete traversals as PNGs in out_dir; returns the file names."""
-    from jointvae_tf import checkpoints, viz
+    from jointvae_tf import viz
+    from jointvae_tf.training import checkpoints
 
     model = checkpoints.restore_model(model_dir)
     grids = {}

@@ -201,7 +201,7 @@ def _build(options: ExportOptions, staging: str) -> dict[str, Any]:
     """Writes the SavedModel and the decoders into staging and measures them; returns the report."""
     # Keras and tensorflow-probability load here, once the options and output_dir are known to be good.
     from export import saved_model
-    from jointvae_tf import checkpoints
+    from jointvae_tf.training import checkpoints
 
     try:
         model = checkpoints.restore_model(options.model_dir)

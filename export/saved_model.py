@@ -25,7 +25,7 @@ import tensorflow as tf
 from export import fileio
 
 if TYPE_CHECKING:  # jointvae_tf (Keras, tensorflow-probability) loads with the model, not with this module
-    from jointvae_tf.latents import LatentSpec
+    from jointvae_tf.model.latents import LatentSpec
     from jointvae_tf.model import JointVAE
 
 SIGNATURES = ("encode", "decode", "reconstruct", "sample")

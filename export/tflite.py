@@ -92,7 +92,7 @@ RANGE_FIT_VALUES = 200_000
 
 def check_likelihood_variants(likelihood: str, variants: Sequence[str]) -> None:
     """ValueError when a calibrated variant is asked of a decoder whose image is not sigmoid(logits)."""
-    from jointvae_tf import losses
+    from jointvae_tf.model import losses
 
     calibrated = [v for v in variants if v in CALIBRATED_VARIANTS]
     if calibrated and likelihood not in losses.SIGMOID_MEAN_LIKELIHOODS:
@@ -105,7 +105,7 @@ def check_likelihood_variants(likelihood: str, variants: Sequence[str]) -> None:
 
 def variants_for(likelihood: str, variants: Sequence[str] = DEFAULT_VARIANTS) -> tuple[str, ...]:
     """`variants` without the calibrated ones when the decoder's image is not sigmoid(logits) (see above)."""
-    from jointvae_tf import losses
+    from jointvae_tf.model import losses
 
     if likelihood in losses.SIGMOID_MEAN_LIKELIHOODS:
         return tuple(variants)

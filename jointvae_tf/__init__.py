@@ -21,19 +21,26 @@ runtime.request_onednn()
 
 # The imports below load TensorFlow, so they come after the oneDNN request.
 
-from jointvae_tf import losses
-from jointvae_tf.latents import Anneal, Capacity, LatentSpec
-from jointvae_tf.layers import GaussianSampler, GumbelSoftmaxSampler
-from jointvae_tf.model import JointVAE, precision_policy
+from jointvae_tf.model import (Anneal, Capacity, GaussianSampler, GumbelSoftmaxSampler, JointVAE, LatentSpec, losses,
+                               precision_policy)
 
 __version__ = "0.1.0"
 
-_LAZY_SUBMODULES = ("data", "metrics", "viz", "compat", "presets", "training", "pretrained")
+# Loaded on first use: name -> module.
+_LAZY_SUBMODULES = {
+    "data": "jointvae_tf.data",
+    "metrics": "jointvae_tf.metrics",
+    "viz": "jointvae_tf.viz",
+    "compat": "jointvae_tf.compat",
+    "training": "jointvae_tf.training",
+    "presets": "jointvae_tf.training.presets",
+    "pretrained": "jointvae_tf.pretrained",
+}
 
 
 def __getattr__(name):
     if name in _LAZY_SUBMODULES:
-        module = importlib.import_module(f"jointvae_tf.{name}")
+        module = importlib.import_module(_LAZY_SUBMODULES[name])
         globals()[name] = module
         return module
     raise AttributeError(f"module 'jointvae_tf' has no attribute {name!r}")

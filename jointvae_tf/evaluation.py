@@ -35,7 +35,8 @@ from typing import Any, Iterable
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf import checkpoints, losses
+from jointvae_tf.model import losses
+from jointvae_tf.training import checkpoints
 from jointvae_tf import metrics as jv_metrics
 from jointvae_tf.model import JointVAE
 

@@ -1,7 +1,7 @@
 """Trains a JointVAE: `python -m jointvae_tf.train --dataset=dsprites --model_dir=runs/dsprites`.
 
 Flags left unset take the dataset's preset (the reference's hyperparameters, see
-jointvae_tf/presets.py). Running the same command again resumes from the latest checkpoint.
+jointvae_tf/training/presets.py). Running the same command again resumes from the latest checkpoint.
 `--flagfile=FILE` reads flags from a file (see configs/).
 """
 
@@ -61,18 +61,18 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     import tensorflow as tf
 
-    from jointvae_tf import distribute
+    from jointvae_tf.training import distribute
 
     try:
         distribute.split_cpu(FLAGS.cpu_replicas)
-        from jointvae_tf import training
+        from jointvae_tf.training import train_lib
 
-        config = training.TrainConfig(
-            **{field: FLAGS[field].value for field in training.TrainConfig.__dataclass_fields__}
+        config = train_lib.TrainConfig(
+            **{field: FLAGS[field].value for field in train_lib.TrainConfig.__dataclass_fields__}
         )
         if config.verbose != "auto":
             config.verbose = int(config.verbose)
-        summary = training.train(config)
+        summary = train_lib.train(config)
     except (ValueError, FileNotFoundError, FloatingPointError, RuntimeError, OSError, MemoryError,
             tf.errors.OpError) as error:
         message = getattr(error, "message", None) or str(error) or type(error).__name__  # tf.errors keep theirs

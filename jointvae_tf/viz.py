@@ -40,7 +40,7 @@ import tensorflow as tf
 from scipy import stats
 
 from jointvae_tf import fileio
-from jointvae_tf.latents import LatentSpec, _as_count
+from jointvae_tf.model.latents import LatentSpec, _as_count
 
 QUANTILE_RANGE = (0.05, 0.95)
 DEFAULT_SIZE = 8

@@ -9,7 +9,7 @@ import pytest
 from binary_runs import run_in_one_process
 from shared_data import shared_data
 
-from jointvae_tf import checkpoints
+from jointvae_tf.training import checkpoints
 from jointvae_tf.model import JointVAE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from shared_data import shared_data
 
-from jointvae_tf import checkpoints, evaluation, losses
+from jointvae_tf import evaluation
+from jointvae_tf.model import losses
+from jointvae_tf.training import checkpoints
 from jointvae_tf.model import JointVAE
 
 SMALL = evaluation.MetricSizes(

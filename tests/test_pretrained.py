@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 import jointvae_tf as jv
-from jointvae_tf import checkpoints, evaluation, pretrained
+from jointvae_tf import evaluation, pretrained
+from jointvae_tf.training import checkpoints
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_CONFIG = {"dataset": "mnist", "preset": "mnist", "batch_size": 32, "learning_rate": 5e-4, "seed": 0,

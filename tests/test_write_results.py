@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 import jointvae_tf as jv
-from jointvae_tf import checkpoints, pretrained
+from jointvae_tf import pretrained
+from jointvae_tf.training import checkpoints
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "bench", "write_results.py")

@@ -30,7 +30,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from jointvae_tf import checkpoints, fileio  # noqa: E402
+from jointvae_tf import fileio  # noqa: E402
+from jointvae_tf.training import checkpoints
 from jointvae_tf.compat import torch as torch_compat  # noqa: E402
 
 FLAGS = flags.FLAGS

@@ -40,8 +40,8 @@ from typing import Any, Mapping
 import keras
 import numpy as np
 
-from jointvae_tf import presets
-from jointvae_tf.latents import Capacity, LatentSpec
+from jointvae_tf.training import presets
+from jointvae_tf.model.latents import Capacity, LatentSpec
 from jointvae_tf.model import JointVAE
 
 STATE_DICT_FILE = "model.pt"

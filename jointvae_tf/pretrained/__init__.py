@@ -37,7 +37,8 @@ from typing import Any, Callable
 import h5py
 import numpy as np
 
-from jointvae_tf import checkpoints, fileio
+from jointvae_tf import fileio
+from jointvae_tf.training import checkpoints
 from jointvae_tf.model import JointVAE
 
 ENV_VAR = "JOINTVAE_PRETRAINED_DIR"

@@ -15,7 +15,7 @@ from file_tree import snapshot as _tree
 from shared_data import shared_data
 
 import jointvae_tf as jv
-from jointvae_tf import checkpoints
+from jointvae_tf.training import checkpoints
 
 pytest.importorskip("torch", reason="torch is not installed (pip install 'jointvae-tf[torch]')")
 

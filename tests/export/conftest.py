@@ -9,7 +9,7 @@ import pytest
 from export_test_utils import ALL_VARIANTS, FAST_FLAGS, IMAGE_SHAPE, LATENT_SPEC, run_python, squares
 
 import jointvae_tf as jv
-from jointvae_tf import checkpoints
+from jointvae_tf.training import checkpoints
 
 
 @pytest.fixture(scope="session")

@@ -172,7 +172,7 @@ def test_loads_and_matches_in_a_fresh_process_without_keras_tfp_or_jointvae(trai
 def test_decode_and_reconstruct_show_the_likelihoods_mean(likelihood, tmp_path):
     import jointvae_tf as jv
     from export_test_utils import LATENT_SPEC
-    from jointvae_tf import losses
+    from jointvae_tf.model import losses
 
     model = jv.JointVAE(image_shape=IMAGE_SHAPE, latent_spec=LATENT_SPEC, seed=0, likelihood=likelihood)
     loaded = tf.saved_model.load(saved_model.export_saved_model(model, str(tmp_path / "saved_model")))

@@ -43,9 +43,9 @@ from typing import Sequence
 
 import keras
 
-from jointvae_tf import losses
-from jointvae_tf.latents import LatentSpec
-from jointvae_tf.layers import LikelihoodMean
+from jointvae_tf.model import losses
+from jointvae_tf.model.latents import LatentSpec
+from jointvae_tf.model.layers import LikelihoodMean
 
 SUPPORTED_SIZES = (32, 64, 128, 256)
 HIDDEN_UNITS = 256

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import jointvae_tf as jv
-from jointvae_tf import networks
+from jointvae_tf.model import networks
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from jointvae_tf.latents import Capacity, LatentSpec
+from jointvae_tf.model.latents import Capacity, LatentSpec
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Training a JointVAE into a model_dir: configuration -> strategy -> data -> model -> `model.fit`.
 
 `TrainConfig` holds what a user may set; fields left None take the dataset's preset
-(`jointvae_tf.presets`). `train(config)` resolves it, saves it as model_dir/config.json,
+(`jointvae_tf.training.presets`). `train(config)` resolves it, saves it as model_dir/config.json,
 resumes from the latest checkpoint when there is one (refusing a model_dir made for another
 model shape), and trains to `steps` global steps with checkpoints, a NaN guard, TensorBoard
 logs and pictures. The training binary (`jointvae_tf.train`) only turns flags into a TrainConfig.
@@ -19,10 +19,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf import callbacks as jv_callbacks
-from jointvae_tf import checkpoints, distribute, fileio, losses, networks, presets, runtime
-from jointvae_tf.latents import Capacity, LatentSpec, parse_temperature
-from jointvae_tf.model import (DEFAULT_STEPS_PER_EXECUTION, JointVAE, check_options, check_precision,
+from jointvae_tf.training import callbacks as jv_callbacks
+from jointvae_tf import fileio, runtime
+from jointvae_tf.model import losses, networks
+from jointvae_tf.training import checkpoints, distribute, presets
+from jointvae_tf.model.latents import Capacity, LatentSpec, parse_temperature
+from jointvae_tf.model.jointvae import (DEFAULT_STEPS_PER_EXECUTION, JointVAE, check_options, check_precision,
                                default_optimizer, precision_policy)
 
 log = logging.getLogger("jointvae_tf")

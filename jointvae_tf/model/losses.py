@@ -22,7 +22,7 @@ from typing import Sequence
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from jointvae_tf.latents import Anneal, Capacity
+from jointvae_tf.model.latents import Anneal, Capacity
 
 tfd = tfp.distributions
 

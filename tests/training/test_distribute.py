@@ -3,7 +3,7 @@ import json
 import pytest
 import tensorflow as tf
 
-from jointvae_tf import distribute
+from jointvae_tf.training import distribute
 
 
 def test_strategy_choice():

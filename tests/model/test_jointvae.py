@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import jointvae_tf as jv
-from jointvae_tf import losses
+from jointvae_tf.model import losses
 
 
 def _squares(num, size=32, seed=0):
@@ -272,7 +272,7 @@ def test_new_options_default_to_the_reference_and_round_trip():
     assert clone.get_config() == model.get_config()
     assert clone.temperature == jv.Anneal(2.0, 0.5, 100) and clone.gumbel_samplers[0].straight_through
     # No temperature metric without discrete latents.
-    assert [m.name for m in _model("cont=2").metrics] == list(jv.model.METRIC_NAMES)
+    assert [m.name for m in _model("cont=2").metrics] == list(jv.model.jointvae.METRIC_NAMES)
     for kwargs, message in [
         (dict(temperature="hot"), "temperature must be a number > 0 or 'start,end,num_iters' to anneal it, got 'hot'"),
         (dict(temperature=(1.0, 0.0, 10)), "Anneal end must be > 0 and finite, got 0.0"),

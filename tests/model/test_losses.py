@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import jointvae_tf as jv
-from jointvae_tf import losses
+from jointvae_tf.model import losses
 
 
 def _np_bce(x, logits):

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import jointvae_tf as jv
-from jointvae_tf import checkpoints
+from jointvae_tf.training import checkpoints
 
 
 def _trained(steps=2):
@@ -155,7 +155,7 @@ def test_model_dir_lock_is_exclusive_and_a_stale_one_is_taken_over(tmp_path, cap
     with checkpoints.ModelDirLock(model_dir):
         # Another process (flock is per open file: another process is the real case).
         code = textwrap.dedent(f"""
-            from jointvae_tf import checkpoints
+            from jointvae_tf.training import checkpoints
             try:
                 checkpoints.ModelDirLock({model_dir!r}).__enter__()
             except ValueError as error:
@@ -167,7 +167,7 @@ def test_model_dir_lock_is_exclusive_and_a_stale_one_is_taken_over(tmp_path, cap
     # A process killed while holding the lock leaves the file; the next run takes it over.
     killed = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
         import os
-        from jointvae_tf import checkpoints
+        from jointvae_tf.training import checkpoints
         checkpoints.ModelDirLock({model_dir!r}).__enter__()
         os._exit(9)
     """)], timeout=120)

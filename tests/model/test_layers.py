@@ -84,7 +84,7 @@ def test_replicas_draw_different_noise():
     @tf.function
     def draw():
         def replica_fn():
-            seed = jv.layers.replica_seed(tf.constant([7, 1]))
+            seed = jv.model.layers.replica_seed(tf.constant([7, 1]))
             return (gaussian([tf.zeros([4, 3]), tf.zeros([4, 3])], training=True, seed=seed),
                     gumbel(tf.zeros([4, 3]), training=True, seed=seed))
         return strategy.run(replica_fn)

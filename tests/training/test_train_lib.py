@@ -11,7 +11,8 @@ import pytest
 import tensorflow as tf
 
 import jointvae_tf as jv
-from jointvae_tf import callbacks, checkpoints, training
+from jointvae_tf.training import train_lib
+from jointvae_tf.training import callbacks, checkpoints
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def small_data(monkeypatch):
     def make_dataset(config, global_batch):
         return tf.data.Dataset.from_tensor_slices(images).batch(global_batch, drop_remainder=True)
 
-    monkeypatch.setattr(training, "make_dataset", make_dataset)
+    monkeypatch.setattr(train_lib, "make_dataset", make_dataset)
     return images
 
 
@@ -30,11 +31,11 @@ def _config(tmp_path, **overrides):
     values = dict(model_dir=str(tmp_path / "run"), steps=25, batch_size=16, checkpoint_every=10, log_every=5,
                   image_every=10, verbose=0, latent_spec="cont=2,disc=3", strategy="default")
     values.update(overrides)
-    return training.TrainConfig(**values)
+    return train_lib.TrainConfig(**values)
 
 
 def test_train_resolves_the_preset_and_writes_the_model_dir(tmp_path, small_data):
-    summary = training.train(_config(tmp_path))
+    summary = train_lib.train(_config(tmp_path))
     assert summary["step"] == 25 and summary["checkpoint"].endswith("ckpt-25")
     config = checkpoints.read_config(summary["model_dir"])
     assert config["model"]["disc_capacity"] == [0.0, 1.1, 300000, 150.0]
@@ -64,17 +65,17 @@ def _summary_steps(model_dir, run):
 
 
 def test_resume_continues_the_step_and_the_capacity_schedule(tmp_path, small_data):
-    training.train(_config(tmp_path, steps=10, cont_capacity="0,10,100,30"))
-    summary = training.train(_config(tmp_path, steps=20, cont_capacity="0,10,100,30"))
+    train_lib.train(_config(tmp_path, steps=10, cont_capacity="0,10,100,30"))
+    summary = train_lib.train(_config(tmp_path, steps=20, cont_capacity="0,10,100,30"))
     assert summary["step"] == 20
     # Steps 11..20 ran after the restore: the mean of C(t) over them is 10 * 15.5 / 100.
     assert summary["logs"]["capacity_continuous"] == pytest.approx(1.55, rel=1e-5)
 
 
 def test_resuming_on_another_dataset_warns_and_records_it(tmp_path, small_data, caplog):
-    training.train(_config(tmp_path, steps=10))
+    train_lib.train(_config(tmp_path, steps=10))
     with caplog.at_level("WARNING", logger="jointvae_tf"):
-        training.train(_config(tmp_path, steps=20, dataset="npz:/data/other_sprites.npz"))
+        train_lib.train(_config(tmp_path, steps=20, dataset="npz:/data/other_sprites.npz"))
     assert "resuming at step 10 with dataset=npz:/data/other_sprites.npz" in caplog.text
     config = checkpoints.read_config(str(tmp_path / "run"))
     assert config["dataset"] == "npz:/data/other_sprites.npz"
@@ -83,18 +84,18 @@ def test_resuming_on_another_dataset_warns_and_records_it(tmp_path, small_data, 
 
 
 def test_epochs_and_validation(tmp_path, small_data):
-    assert training.train(_config(tmp_path, steps=None, epochs=2))["step"] == 20
+    assert train_lib.train(_config(tmp_path, steps=None, epochs=2))["step"] == 20
     with pytest.raises(ValueError, match="steps or epochs, not both"):
-        training.train(_config(tmp_path, epochs=2))
+        train_lib.train(_config(tmp_path, epochs=2))
     with pytest.raises(ValueError, match="batch_size must be > 0 and finite, got -4"):
-        training.train(_config(tmp_path, batch_size=-4))
+        train_lib.train(_config(tmp_path, batch_size=-4))
     for value in (float("nan"), float("inf")):
         with pytest.raises(ValueError, match=f"learning_rate must be > 0 and finite, got {value}"):
-            training.validate(_config(tmp_path, learning_rate=value))
+            train_lib.validate(_config(tmp_path, learning_rate=value))
     with pytest.raises(ValueError, match="channels must be 1 \\(grayscale\\) or 3 \\(RGB\\), got 2"):
-        training.validate(_config(tmp_path, channels=2))
+        train_lib.validate(_config(tmp_path, channels=2))
     with pytest.raises(ValueError, match="divisible by the 2 replicas"):
-        training.train(_config(tmp_path, batch_size=15, strategy="mirrored"))
+        train_lib.train(_config(tmp_path, batch_size=15, strategy="mirrored"))
 
 
 def test_nan_guard_raises_before_checkpointing(tmp_path):
@@ -125,19 +126,19 @@ def test_step_checkpoint_and_stop_at_step(tmp_path):
 def test_annealed_straight_through_concrete_run_resumes_the_temperature_and_records_changes(
         tmp_path, small_data, caplog):
     options = dict(temperature="1.0,0.5,20", straight_through=True, discrete_kl="concrete")
-    first = training.train(_config(tmp_path, steps=10, **options))
+    first = train_lib.train(_config(tmp_path, steps=10, **options))
     config = checkpoints.read_config(first["model_dir"])
     assert config["temperature"] == "1.0,0.5,20"
     assert config["model"]["temperature"] == [1.0, 0.5, 20]
     assert config["model"]["straight_through"] is True and config["model"]["discrete_kl"] == "concrete"
     assert _summary_steps(first["model_dir"], "train")["temperature"] == [10]  # a TensorBoard scalar
-    summary = training.train(_config(tmp_path, steps=20, **options))
+    summary = train_lib.train(_config(tmp_path, steps=20, **options))
     # Steps 11..20 ran after the restore: the mean of T(t) = 0.5 ** (t / 20) over them.
     expected = np.mean([0.5 ** (t / 20) for t in range(11, 21)])
     assert summary["logs"]["temperature"] == pytest.approx(expected, rel=1e-5)
     assert isinstance(summary["model"].temperature, jv.Anneal) and summary["model"].discrete_kl == "concrete"
     with caplog.at_level("WARNING", logger="jointvae_tf"):
-        training.train(_config(tmp_path, steps=30, temperature="0.5"))
+        train_lib.train(_config(tmp_path, steps=30, temperature="0.5"))
     assert "resuming at step 20 with model.temperature=0.5" in caplog.text
     history = checkpoints.read_config(first["model_dir"])["history"]
     assert history == [{"step": 20, "changed": {"model.temperature": [[1.0, 0.5, 20], 0.5],
@@ -147,13 +148,13 @@ def test_annealed_straight_through_concrete_run_resumes_the_temperature_and_reco
 
 def test_likelihood_reaches_config_json_and_the_model_and_a_change_on_resume_is_recorded(
         tmp_path, small_data, caplog):
-    first = training.train(_config(tmp_path, steps=10, likelihood="gaussian"))
+    first = train_lib.train(_config(tmp_path, steps=10, likelihood="gaussian"))
     config = checkpoints.read_config(first["model_dir"])
     assert config["likelihood"] == config["model"]["likelihood"] == "gaussian"
     assert first["model"].likelihood == "gaussian" and np.isfinite(first["logs"]["reconstruction_loss"])
     assert keras.models.load_model(first["keras_model"]).likelihood == "gaussian"
     with caplog.at_level("WARNING", logger="jointvae_tf"):
-        training.train(_config(tmp_path, steps=20))
+        train_lib.train(_config(tmp_path, steps=20))
     assert "resuming at step 10 with model.likelihood=bernoulli" in caplog.text
     history = checkpoints.read_config(first["model_dir"])["history"]
     assert history == [{"step": 10, "changed": {"model.likelihood": ["gaussian", "bernoulli"]}}]
@@ -171,18 +172,18 @@ def test_likelihood_reaches_config_json_and_the_model_and_a_change_on_resume_is_
 ])
 def test_bad_temperature_and_discrete_options_are_one_line_errors(tmp_path, overrides, message):
     with pytest.raises(ValueError) as error:
-        training.validate(_config(tmp_path, **overrides))
+        train_lib.validate(_config(tmp_path, **overrides))
     assert str(error.value) == message
 
 
 def test_a_mixed_bfloat16_run_leaves_float32_alone_and_exports_a_float32_model(tmp_path, small_data):
-    summary = training.train(_config(tmp_path, steps=10, precision="mixed_bfloat16"))
+    summary = train_lib.train(_config(tmp_path, steps=10, precision="mixed_bfloat16"))
     mixed = summary["model"]
     assert mixed.encoder.get_layer("conv_0").compute_dtype == "bfloat16"
     assert np.isfinite(list(summary["logs"].values())).all()
     assert checkpoints.read_config(summary["model_dir"])["precision"] == "mixed_bfloat16"
     assert keras.config.dtype_policy().name == "float32"  # restored after the build
-    later = training.train(_config(tmp_path, model_dir=str(tmp_path / "float32"), steps=10))
+    later = train_lib.train(_config(tmp_path, model_dir=str(tmp_path / "float32"), steps=10))
     assert {layer.compute_dtype for layer in later["model"].encoder.layers} == {"float32"}
     # Its checkpoint holds float32 variables, which a float32 process restores as a float32 model.
     restored = checkpoints.restore_model(summary["model_dir"])
@@ -206,12 +207,12 @@ def test_a_mixed_bfloat16_run_leaves_float32_alone_and_exports_a_float32_model(t
 
 
 def test_precision_may_change_on_resume_and_is_recorded(tmp_path, small_data, caplog):
-    training.train(_config(tmp_path, steps=10, precision="mixed_float16"))
+    train_lib.train(_config(tmp_path, steps=10, precision="mixed_float16"))
     with caplog.at_level("WARNING", logger="jointvae_tf"):
-        summary = training.train(_config(tmp_path, steps=20))
+        summary = train_lib.train(_config(tmp_path, steps=20))
     assert summary["step"] == 20 and np.isfinite(list(summary["logs"].values())).all()
     assert "resuming at step 10 with precision=float32" in caplog.text
-    summary = training.train(_config(tmp_path, steps=30, precision="mixed_float16"))
+    summary = train_lib.train(_config(tmp_path, steps=30, precision="mixed_float16"))
     assert summary["step"] == 30 and isinstance(summary["model"].optimizer, keras.optimizers.LossScaleOptimizer)
     history = checkpoints.read_config(summary["model_dir"])["history"]
     assert [h["changed"]["precision"] for h in history] == [["mixed_float16", "float32"],
@@ -220,12 +221,13 @@ def test_precision_may_change_on_resume_and_is_recorded(tmp_path, small_data, ca
 
 def test_image_size_trains_the_preset_at_128_and_evaluates_there(tmp_path):
     """--image_size=128 resizes the data, grows the networks by one block and keeps the preset's recipe."""
-    from jointvae_tf import evaluation, networks
+    from jointvae_tf import evaluation
+    from jointvae_tf.model import networks
 
     rng = np.random.RandomState(0)
     path = tmp_path / "grey40.npz"
     np.savez(path, images=(rng.rand(24, 40, 40) > 0.5).astype("uint8") * 255, labels=np.arange(24) % 3)
-    summary = training.train(_config(tmp_path, dataset=f"npz:{path}", image_size=128, steps=2, batch_size=8,
+    summary = train_lib.train(_config(tmp_path, dataset=f"npz:{path}", image_size=128, steps=2, batch_size=8,
                                      checkpoint_every=2, image_every=2))
     model = summary["model"]
     assert tuple(model.image_shape) == (128, 128, 1)

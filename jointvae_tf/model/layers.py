@@ -23,7 +23,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from jointvae_tf import losses
+from jointvae_tf.model import losses
 
 tfd = tfp.distributions
 

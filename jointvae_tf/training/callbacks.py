@@ -21,7 +21,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from jointvae_tf import checkpoints, losses
+from jointvae_tf.model import losses
+from jointvae_tf.training import checkpoints
 
 
 def _step(model) -> int:

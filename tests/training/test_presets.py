@@ -1,7 +1,7 @@
 import pytest
 
 import jointvae_tf as jv
-from jointvae_tf import presets
+from jointvae_tf.training import presets
 
 
 def test_reference_hyperparameters():

@@ -32,10 +32,10 @@ from typing import Any, Sequence
 import keras
 import tensorflow as tf
 
-from jointvae_tf import losses
-from jointvae_tf.latents import Anneal, Capacity, LatentSpec, parse_temperature
-from jointvae_tf.layers import GaussianSampler, GumbelSoftmaxSampler, replica_seed
-from jointvae_tf.networks import build_decoder, build_decoder_logits, build_encoder, validate_image_shape
+from jointvae_tf.model import losses
+from jointvae_tf.model.latents import Anneal, Capacity, LatentSpec, parse_temperature
+from jointvae_tf.model.layers import GaussianSampler, GumbelSoftmaxSampler, replica_seed
+from jointvae_tf.model.networks import build_decoder, build_decoder_logits, build_encoder, validate_image_shape
 
 DEFAULT_CAPACITY = Capacity(0.0, 5.0, 25000, 30.0)
 DEFAULT_LEARNING_RATE = 5e-4

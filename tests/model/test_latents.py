@@ -90,7 +90,7 @@ def test_anneal_parsing_and_validation():
 
 
 def test_parse_temperature_constant_or_anneal():
-    from jointvae_tf.latents import parse_temperature
+    from jointvae_tf.model.latents import parse_temperature
 
     assert parse_temperature(0.67) == 0.67 and isinstance(parse_temperature(1), float)
     assert parse_temperature("0.5") == 0.5
