@@ -1,9 +1,9 @@
 """A classification tree (CART, Gini impurity) on quantile-binned features, in NumPy.
 
-The predictor behind `dci` (its importance matrix and informativeness); `sap_score` uses its
-binning. disentanglement_lib uses scikit-learn's `GradientBoostingClassifier` there (100
-depth-3 regression trees per class), and scikit-learn is not a dependency of this package:
-one tree per factor is the lighter stand-in. Its feature importances are scikit-learn's definition for a tree: the total
+The predictor behind `dci` (its importance matrix and informativeness). disentanglement_lib
+uses scikit-learn's `GradientBoostingClassifier` there (100 depth-3 regression trees per
+class), and scikit-learn is not a dependency of this package: one tree per factor is the
+lighter stand-in. Its feature importances are scikit-learn's definition for a tree: the total
 weighted Gini decrease of the splits on each feature, normalised to sum to 1. How far the
 scores move from disentanglement_lib's is measured in `jointvae_tf/metrics/dci.py`.
 
