@@ -50,17 +50,24 @@ def _per_step_ms(fn, steps: int, warmup: int) -> float:
     return 1000.0 * (time.perf_counter() - start) / steps
 
 
-def profile_jointvae(size: int, batch: int, steps: int, warmup: int) -> dict:
+def _model_and_images(size: int, batch: int):
+    """A compiled reference-size JointVAE (seed 0) and 8 batches of binary images [8 * batch, H, W, C]."""
     import jointvae_tf as jv  # first: it asks TensorFlow for oneDNN kernels
     import keras
     import numpy as np
-    import tensorflow as tf
 
     image_shape, spec = CONFIGS[size]
     keras.utils.set_random_seed(0)
     model = jv.JointVAE(image_shape=image_shape, latent_spec=spec, seed=0)
     model.compile(optimizer=keras.optimizers.Adam(5e-4))
-    images_np = (np.random.RandomState(0).rand(8 * batch, *image_shape) > 0.5).astype("float32")
+    images = (np.random.RandomState(0).rand(8 * batch, *image_shape) > 0.5).astype("float32")
+    return model, images
+
+
+def profile_jointvae(size: int, batch: int, steps: int, warmup: int) -> dict:
+    import tensorflow as tf
+
+    model, images_np = _model_and_images(size, batch)
     images = tf.constant(images_np[:batch])
     model.fit(images_np, batch_size=batch, epochs=1, verbose=0, steps_per_epoch=2)  # builds the optimizer
     step = tf.constant(1000, tf.int64)
@@ -106,17 +113,10 @@ def top_kernels(size: int, batch: int, steps: int, warmup: int, top: int = 20) -
     import re
     import tempfile
 
-    import jointvae_tf as jv
-    import keras
-    import numpy as np
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    image_shape, spec = CONFIGS[size]
-    keras.utils.set_random_seed(0)
-    model = jv.JointVAE(image_shape=image_shape, latent_spec=spec, seed=0)
-    model.compile(optimizer=keras.optimizers.Adam(5e-4))
-    images = (np.random.RandomState(0).rand(8 * batch, *image_shape) > 0.5).astype("float32")
+    model, images = _model_and_images(size, batch)
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(batch, drop_remainder=True).cache().repeat()
     model.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0)
     with tempfile.TemporaryDirectory() as logdir:
@@ -158,8 +158,10 @@ def profile_torch(size: int, batch: int, steps: int, warmup: int, threads: int) 
     spec.loader.exec_module(ref)
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    cont, disc = (10, [10]) if size == 32 else (6, [3])
-    model = ref.JointVAE(size, 1, cont, disc)
+    import jointvae_tf as jv
+
+    latent_spec = jv.LatentSpec.parse(CONFIGS[size][1])  # the same latent space as ours
+    model = ref.JointVAE(size, 1, latent_spec.continuous, list(latent_spec.discrete))
     opt = torch.optim.Adam(model.parameters(), lr=5e-4)
     x = (torch.rand(batch, 1, size, size) > 0.5).float()
 
