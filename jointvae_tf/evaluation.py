@@ -83,6 +83,11 @@ class MetricSizes:
         return dataclasses.replace(self, **overrides)
 
 
+# Images per encoder call when the cache encodes dSprites' combinations: 1.3x the
+# throughput of 64 on a 2-core CPU, with the same codes bit for bit (see CachedRepresentation).
+CACHE_ENCODE_BATCH_SIZE = 1024
+
+
 # ------------------------------------------------------------------------------ loading
 def load_model(source: str) -> tuple[JointVAE, dict[str, Any]]:
     """(model, info) from a model_dir, a `.keras` file, or a folder of the PyTorch reference (model.pt + specs.json).
@@ -376,9 +381,10 @@ def evaluate(
     # One cache for the ground-truth metrics: each dSprites factor combination is rendered and encoded
     # once (about 723k of the 2.9M the default sizes sample), with the same codes as encoding
     # every sample (`metrics.CachedRepresentation`).
+    encode_batch_size = max(sizes.batch_size, CACHE_ENCODE_BATCH_SIZE)
     representation_fn = jv_metrics.CachedRepresentation(
-        ground_truth, jv_metrics.make_representation_fn(encode_fn(model), batch_size=sizes.batch_size),
-        batch_size=sizes.batch_size)
+        ground_truth, jv_metrics.make_representation_fn(encode_fn(model), batch_size=encode_batch_size),
+        batch_size=sizes.batch_size, encode_batch_size=encode_batch_size)
     for name in gt_requested:
         start = time.perf_counter()
         log(f"computing {name}")

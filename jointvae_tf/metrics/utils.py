@@ -6,6 +6,7 @@ Follows disentanglement_lib's `evaluation/metrics/utils.py`, with arrays laid ou
 
 from __future__ import annotations
 
+import concurrent.futures
 import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
@@ -128,22 +129,27 @@ class CachedRepresentation:
 
     `represent_factors` takes from the cache every chunk of exactly `batch_size` rows it would
     otherwise pass to `representation_fn`; chunks of other sizes go straight through, as before.
-    The cache encodes its combinations in batches of exactly `batch_size` observations (the
-    last one padded by repeating its final row), so codes equal the chunk-by-chunk ones bit for
-    bit whenever `representation_fn` maps each row independently of the other rows of a batch
-    of that size, as a Keras encoder in inference does: a kernel's arithmetic may depend on the
-    batch size, not on the other images in the batch.
+    The cache encodes its combinations in batches of exactly `encode_batch_size` observations
+    (default `batch_size`; the last one padded by repeating its final row), so codes equal the
+    chunk-by-chunk ones bit for bit whenever `representation_fn` maps each row independently of
+    the other rows of its batch, as a Keras encoder in inference does. With an
+    `encode_batch_size` other than `batch_size` this also needs a row's code not to depend on
+    the batch size (true of our JointVAE encoders with TensorFlow's CPU kernels for 16 to 4,096
+    rows, `tests/metrics/test_fast_path.py` checks it); larger batches encode faster. While one
+    block of combinations is encoded, the next is observed (rendered) on a second thread.
 
     Calling the object on observations calls `representation_fn` (no caching).
 
     Attributes:
       ground_truth_data: The ground truth whose combinations are cached.
       representation_fn: The wrapped function.
-      batch_size: Rows per `representation_fn` call.
+      batch_size: Rows of the metrics' chunks the cache serves.
+      encode_batch_size: Rows per `representation_fn` call when filling the cache.
       num_encoded: Number of distinct combinations encoded so far.
     """
 
-    # Combinations observed per `sample_observations_from_factors` call (a multiple of batch_size).
+    # Combinations observed per `sample_observations_from_factors` call (rounded up to a
+    # multiple of encode_batch_size).
     _OBSERVE_ROWS = 1024
 
     def __init__(
@@ -151,6 +157,7 @@ class CachedRepresentation:
         ground_truth_data: GroundTruthData,
         representation_fn: RepresentationFn,
         batch_size: int = 64,
+        encode_batch_size: int | None = None,
     ):
         if not observations_are_deterministic(ground_truth_data):
             raise ValueError(
@@ -160,6 +167,8 @@ class CachedRepresentation:
         self.ground_truth_data = ground_truth_data
         self.representation_fn = representation_fn
         self.batch_size = check_int_option("batch_size", batch_size, 1)
+        self.encode_batch_size = check_int_option(
+            "encode_batch_size", self.batch_size if encode_batch_size is None else encode_batch_size, 1)
         self._factor_sizes = tuple(int(size) for size in ground_truth_data.factor_sizes)
         num_factors(ground_truth_data)
         self._keys = np.zeros(0, dtype=np.int64)  # sorted combination indices
@@ -189,30 +198,36 @@ class CachedRepresentation:
         return self._keys[positions] == keys
 
     def _encode(self, keys: np.ndarray) -> np.ndarray:
-        """Codes of sorted combination indices, `batch_size` observations per call."""
+        """Codes of sorted combination indices, `encode_batch_size` observations per call."""
         factors = np.stack(np.unravel_index(keys, self._factor_sizes), axis=1).astype(np.int64)
         num_columns = None if self._codes is None else self._codes.shape[1]
-        block = max(1, self._OBSERVE_ROWS // self.batch_size) * self.batch_size
+        batch = self.encode_batch_size
+        block = max(1, -(-self._OBSERVE_ROWS // batch)) * batch
         # Never passed to a deterministic sampler's draws; required by the interface.
         unused_random_state = np.random.RandomState(0)
-        codes = []
-        for block_start in range(0, len(factors), block):
+
+        def observe(block_start):
             block_factors = factors[block_start : block_start + block]
-            num_rows = len(block_factors)
-            padding = -num_rows % self.batch_size
+            padding = -len(block_factors) % batch
             if padding:
                 block_factors = np.concatenate([block_factors, np.repeat(block_factors[-1:], padding, 0)])
-            observations = self.ground_truth_data.sample_observations_from_factors(
-                block_factors, unused_random_state
-            )
-            for start in range(0, len(block_factors), self.batch_size):
-                code = np.asarray(
-                    self.representation_fn(observations[start : start + self.batch_size]),
-                    dtype=np.float64,
-                )
-                _check_codes(code, self.batch_size, num_columns)
-                num_columns = code.shape[1]
-                codes.append(code[: max(0, min(self.batch_size, num_rows - start))])
+            return self.ground_truth_data.sample_observations_from_factors(block_factors, unused_random_state)
+
+        codes = []
+        starts = range(0, len(factors), block)
+        # NumPy renders the next block (mostly outside the GIL) while this one is encoded.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as executor:
+            pending = executor.submit(observe, starts[0]) if len(starts) else None
+            for index, block_start in enumerate(starts):
+                observations = pending.result()
+                if index + 1 < len(starts):
+                    pending = executor.submit(observe, starts[index + 1])
+                num_rows = min(block, len(factors) - block_start)
+                for start in range(0, len(observations), batch):
+                    code = np.asarray(self.representation_fn(observations[start : start + batch]), dtype=np.float64)
+                    _check_codes(code, batch, num_columns)
+                    num_columns = code.shape[1]
+                    codes.append(code[: max(0, min(batch, num_rows - start))])
         return np.concatenate(codes, axis=0)
 
     def _add(self, keys: np.ndarray, codes: np.ndarray) -> None:

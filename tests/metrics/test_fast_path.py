@@ -182,6 +182,24 @@ def test_cache_encodes_each_combination_once_in_full_batches():
     assert calls == []  # nothing new to encode
 
 
+def test_cache_encodes_in_its_own_batch_size_and_serves_the_metrics_chunks():
+    data = DeterministicData([3, 4, 5])
+    calls = []
+    plain = _projection(num_columns=4)
+
+    def representation_fn(x):
+        calls.append(len(x))
+        return plain(x)
+
+    cache = jm.CachedRepresentation(data, representation_fn, batch_size=8, encode_batch_size=24)
+    cache._OBSERVE_ROWS = 40  # several observed blocks (rounded up to 48 rows), so the prefetch thread works
+    factors = np.array(data.sample_factors(200, np.random.RandomState(0)))
+    codes = utils.represent_factors(data, cache, factors, np.random.RandomState(0), batch_size=8)
+    assert set(calls) == {24}  # every call a full encode batch, the last padded
+    assert cache.num_encoded == len({tuple(row) for row in factors})
+    np.testing.assert_array_equal(codes, np.asarray(plain(factors), np.float64))
+
+
 def test_partial_chunks_go_straight_to_the_representation():
     data = DeterministicData([3, 4, 5])
     calls = []
@@ -206,6 +224,8 @@ def test_cache_checks_its_inputs_and_the_representation():
         jm.CachedRepresentation(IdentityData([2, 2]), lambda x: x)
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
         jm.CachedRepresentation(DeterministicData([2, 2]), lambda x: x, batch_size=0)
+    with pytest.raises(ValueError, match="encode_batch_size must be an integer >= 1, got 0"):
+        jm.CachedRepresentation(DeterministicData([2, 2]), lambda x: x, batch_size=2, encode_batch_size=0)
     data = DeterministicData([2, 3])
     cache = jm.CachedRepresentation(data, lambda x: np.full(np.shape(x), np.nan), batch_size=2)
     with pytest.raises(ValueError, match="non-finite"):
@@ -232,6 +252,20 @@ def test_jointvae_codes_do_not_depend_on_the_other_images_of_a_batch(dsprites_en
     shuffled = np.concatenate([representation_fn(images[permutation[:16]]),
                                representation_fn(images[permutation[16:]])])
     np.testing.assert_array_equal(shuffled, codes[permutation])
+
+
+def test_jointvae_codes_do_not_depend_on_the_batch_size(dsprites_encoder):
+    """What evaluation's large cache batches rely on: a row's code is the same at 16 or 1,024 rows a call."""
+    from jointvae_tf import evaluation
+    from jointvae_tf.model import JointVAE
+
+    data, _ = dsprites_encoder
+    images = data.sample_observations(evaluation.CACHE_ENCODE_BATCH_SIZE, np.random.RandomState(2))
+    encode = evaluation.encode_fn(JointVAE((64, 64, 1), "cont=3,disc=[3]"))
+    small = jm.make_representation_fn(encode, batch_size=16)(images)
+    large = jm.make_representation_fn(encode, batch_size=evaluation.CACHE_ENCODE_BATCH_SIZE)(images)
+    assert np.ptp(small[:, :3], axis=0).min() > 0  # codes that vary with the image
+    np.testing.assert_array_equal(large, small)
 
 
 def test_dsprites_scores_with_the_cache_equal_the_reference(dsprites_encoder):
