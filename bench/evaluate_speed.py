@@ -14,7 +14,12 @@ accuracy and the reconstruction) and every metric, and prints one JSON object:
   "cpu_seconds"    the process's CPU time over the call (all threads), less sensitive than
                    wall time to other jobs on the machine;
   "load_average"   `os.getloadavg()` before and after, to judge how loaded the machine was;
-  "metrics"        the scores (compare two runs of the same model and seed: they must match).
+  "metrics"        the scores (compare two runs of the same model and seed: they must match);
+  "floor"          with --floor: what the dSprites code cache alone costs at best, from rendering
+                   and encoding `--floor_images` combinations apart (1,024 a call, as the cache
+                   does) scaled to the combinations the run encoded ("settings":
+                   "encoded_combinations"): "render_seconds" + "encode_seconds" is that part
+                   done one after the other, "encode_seconds" the floor with rendering hidden.
 
 The default model (`--model` unset) is a `JointVAE` of the dSprites preset's architecture
 (64x64x1, 6 continuous + one 3-way discrete latent) initialised with `--init_seed`, so the bench
@@ -47,6 +52,9 @@ def parse_args(argv=None):
     parser.add_argument("--sizes_divisor", type=int, default=1,
                         help="Divide every default sample size by this (batch size kept), for quick comparisons on "
                              "a loaded machine; 1 (default) is the full protocol jointvae-evaluate runs.")
+    parser.add_argument("--floor", action="store_true",
+                        help="Also time rendering and encoding apart and scale them to the encoded combinations.")
+    parser.add_argument("--floor_images", type=int, default=16384, help="Combinations --floor times.")
     parser.add_argument("--output", default=None, help="Also write the JSON here (atomically).")
     return parser.parse_args(argv)
 
@@ -65,6 +73,30 @@ def build_model(source: str | None, init_seed: int):
     preset = presets.PRESETS["dsprites"]
     model = jv.JointVAE(preset.image_shape, preset.latent_spec, seed=init_seed)
     return model, f"fresh JointVAE {list(preset.image_shape)} {preset.latent_spec} seed {init_seed}"
+
+
+def floor_seconds(model, num_images: int, num_combinations: int) -> dict:
+    """Render and encode `num_images` dSprites combinations apart; both scaled to `num_combinations`."""
+    import numpy as np
+
+    from jointvae_tf import evaluation
+    from jointvae_tf import metrics as jv_metrics
+    from jointvae_tf.data import DSprites
+
+    data, batch = DSprites(), evaluation.CACHE_ENCODE_BATCH_SIZE
+    factors = data.sample_factors(num_images, np.random.RandomState(0))
+    start = time.perf_counter()
+    images = data.sample_observations_from_factors(factors, None)
+    render = time.perf_counter() - start
+    representation_fn = jv_metrics.make_representation_fn(evaluation.encode_fn(model), batch_size=batch)
+    representation_fn(images[:batch])  # traces the encoder
+    start = time.perf_counter()
+    representation_fn(images)
+    encode = time.perf_counter() - start
+    scale = num_combinations / num_images
+    return {"images_timed": num_images, "combinations": num_combinations,
+            "render_seconds": round(render * scale, 2), "encode_seconds": round(encode * scale, 2),
+            "encode_images_per_second": round(num_images / encode, 1)}
 
 
 def scaled_sizes(divisor: int):
@@ -88,6 +120,9 @@ def main(argv=None) -> int:
     metrics = args.metrics.split(",") if args.metrics else None
     try:
         sizes = scaled_sizes(args.sizes_divisor)
+        if args.floor and args.floor_images < evaluation.CACHE_ENCODE_BATCH_SIZE:
+            raise evaluation.EvaluationError(
+                f"--floor_images must be >= {evaluation.CACHE_ENCODE_BATCH_SIZE}, got {args.floor_images}")
         model, description = build_model(args.model, args.init_seed)
         load_before = os.getloadavg()
         cpu_start, wall_start = time.process_time(), time.perf_counter()
@@ -95,6 +130,8 @@ def main(argv=None) -> int:
                                       metrics=metrics)
         wall = time.perf_counter() - wall_start
         cpu = time.process_time() - cpu_start
+        floor = (floor_seconds(model, args.floor_images, results["settings"]["encoded_combinations"])
+                 if args.floor else None)
     except (ValueError, FileNotFoundError) as error:
         print(f"evaluate_speed: error: {error}", file=sys.stderr)
         return 1
@@ -112,6 +149,8 @@ def main(argv=None) -> int:
         "skipped": results["skipped"],
         "settings": results["settings"],
     }
+    if floor:
+        value["floor"] = floor
     if args.output:
         checkpoints.write_json_atomic(args.output, value)
     print(json.dumps(value, indent=1, sort_keys=True))

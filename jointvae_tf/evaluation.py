@@ -413,6 +413,7 @@ def evaluate(
             out["beta_vae_score"] = score["eval_accuracy"]
             out["beta_vae_train_accuracy"] = score["train_accuracy"]
         seconds[name] = time.perf_counter() - start
+    results["settings"]["encoded_combinations"] = representation_fn.num_encoded
     return results
 
 
