@@ -43,11 +43,14 @@ from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("dataset", "mnist", ["mnist", "dsprites"], "Which reproduction to run.")
-flags.DEFINE_integer("epochs", None, "Number of epochs (default: 10 for mnist; for dsprites, until --minutes).")
+flags.DEFINE_string("preset", None, "Recipe (default: the dataset's, the reference's); dsprites also takes "
+                    "dsprites_fast, whose schedule sets the default --epochs.")
+flags.DEFINE_integer("epochs", None, "Number of epochs (default: 10 for mnist; the preset's steps for dsprites_fast; "
+                     "otherwise for dsprites, until --minutes).")
 flags.DEFINE_float("minutes", None, "Training budget in minutes (see --budget); stops after the epoch that exceeds it.")
 flags.DEFINE_enum("budget", "cpu", ["cpu", "wall"], "Whether --minutes counts training CPU time or wall time.")
 flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: 940 for mnist, 1000 for dsprites).")
-flags.DEFINE_string("model_dir", None, "Where to train (default: runs/reproduce/<dataset>); an existing one resumes.")
+flags.DEFINE_string("model_dir", None, "Where to train (default: runs/reproduce/<preset>); an existing one resumes.")
 flags.DEFINE_string("mnist_dir", os.path.join("..", "shared", "data", "mnist"),
                     "Folder of the MNIST IDX files (train-* for training, t10k-* for the test accuracy).")
 flags.DEFINE_string("cont_capacity", None, "Override the preset's continuous capacity 'min,max,iters,gamma' "
@@ -103,12 +106,17 @@ def _print(value):
 def _settings():
     from jointvae_tf import evaluation
 
+    from jointvae_tf.training import presets
+
+    allowed = {"mnist": ("mnist",), "dsprites": ("dsprites", "dsprites_fast")}[FLAGS.dataset]
+    if FLAGS.preset is not None and FLAGS.preset not in allowed:
+        raise ValueError(f"--preset={FLAGS.preset} is not a {FLAGS.dataset} recipe: use one of {', '.join(allowed)}")
     if FLAGS.dataset == "mnist":
         dataset, preset, steps_per_epoch = f"idx:{FLAGS.mnist_dir}", "mnist", FLAGS.steps_per_epoch or 940
         epoch_metrics = final_metrics = ("reconstruction", "discrete_accuracy")
         epoch_sizes = final_sizes = evaluation.MetricSizes()
     else:
-        dataset, preset, steps_per_epoch = "dsprites", "dsprites", FLAGS.steps_per_epoch or 1000
+        dataset, preset, steps_per_epoch = "dsprites", FLAGS.preset or "dsprites", FLAGS.steps_per_epoch or 1000
         epoch_metrics = ("reconstruction", "discrete_accuracy", "factor_vae", "mig", "dci", "sap")
         final_metrics = epoch_metrics + (("beta_vae",) if FLAGS.final_beta_vae else ())
         epoch_sizes = evaluation.MetricSizes(
@@ -122,7 +130,10 @@ def _settings():
             factor_vae_eval=FLAGS.factor_vae_eval, mig_train=FLAGS.mig_train,
             ground_truth_images=FLAGS.accuracy_images, dci_train=FLAGS.dci_train,
             dci_test=max(1, FLAGS.dci_train // 2), sap_train=FLAGS.sap_train, sap_test=max(1, FLAGS.sap_train // 2))
-    return dataset, preset, steps_per_epoch, epoch_metrics, final_metrics, epoch_sizes, final_sizes
+    preset_steps = presets.preset_for(preset).steps
+    default_epochs = 10 if FLAGS.dataset == "mnist" else (
+        -(-preset_steps // steps_per_epoch) if preset_steps else None)
+    return dataset, preset, steps_per_epoch, default_epochs, epoch_metrics, final_metrics, epoch_sizes, final_sizes
 
 
 def _measure(model, dataset, metrics, sizes):
@@ -169,11 +180,16 @@ def main(argv):
     from jointvae_tf.training import train_lib
     from jointvae_tf.training import checkpoints
 
-    dataset, preset, steps_per_epoch, epoch_metrics, final_metrics, epoch_sizes, final_sizes = _settings()
-    model_dir = FLAGS.model_dir or os.path.join("runs", "reproduce", FLAGS.dataset)
+    try:
+        dataset, preset, steps_per_epoch, default_epochs, epoch_metrics, final_metrics, epoch_sizes, final_sizes = \
+            _settings()
+    except ValueError as error:
+        print(f"reproduce: error: {error}", file=sys.stderr)
+        return 1
+    model_dir = FLAGS.model_dir or os.path.join("runs", "reproduce", preset)
     epochs = FLAGS.epochs
     if epochs is None and FLAGS.minutes is None:
-        epochs = 10 if FLAGS.dataset == "mnist" else None
+        epochs = default_epochs
         if epochs is None:
             print("reproduce: error: give --epochs or --minutes for dsprites", file=sys.stderr)
             return 1

@@ -62,3 +62,43 @@ def test_sigterm_stops_with_its_exit_code_and_a_resume_keeps_every_measured_epoc
     measured = [row["epoch"] for row in after if "discrete_accuracy" in row]
     assert measured == [e for e in range(1, len(after) + 1) if e % 2 == 0 or e == len(after)]
     assert all("reconstruction_loss" in row for row in after)
+
+
+
+# Each flag set: the default --epochs bench/reproduce.py resolves (no training), or main()'s exit code and
+# stderr for a bad one. One interpreter for all of them: importing TensorFlow dominates.
+_SETTINGS_SCRIPT = """
+import contextlib, io, json, sys
+sys.path.insert(0, sys.argv[1])
+import reproduce
+from absl import flags
+out = []
+for argv in json.loads(sys.argv[2]):
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["reproduce", *argv])
+    if argv[-1].startswith("--model_dir"):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            out.append([reproduce.main(["reproduce"]), err.getvalue()])
+    else:
+        out.append(reproduce._settings()[3])
+print(json.dumps(out))
+"""
+
+
+def test_a_preset_sets_the_default_epochs_and_a_preset_of_another_dataset_is_one_line_and_exit_1(tmp_path):
+    import json
+
+    cases = [["--dataset=dsprites", "--preset=dsprites_fast"],
+             ["--dataset=dsprites", "--preset=dsprites_fast", "--steps_per_epoch=3000"],
+             ["--dataset=dsprites"], ["--dataset=mnist"],
+             ["--dataset=dsprites", "--preset=mnist", f"--model_dir={tmp_path / 'run'}"]]
+    result = subprocess.run([sys.executable, "-c", _SETTINGS_SCRIPT, os.path.dirname(SCRIPT), json.dumps(cases)],
+                            env=_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    fast, fast_3000, reference, mnist, bad = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (fast, fast_3000) == (40, 14)  # dsprites_fast's 40,000 steps in epochs of 1,000 / 3,000
+    assert reference is None  # the reference dSprites recipe: give --epochs or --minutes
+    assert mnist == 10
+    assert bad == [1, "reproduce: error: --preset=mnist is not a dsprites recipe: use one of dsprites, dsprites_fast\n"]
+    assert not (tmp_path / "run").exists()

@@ -137,6 +137,8 @@ def resolve(config: TrainConfig, image_shape: tuple[int, int, int]) -> dict[str,
         learning_rate=config.learning_rate or preset.learning_rate,
         model=model_config,
     )
+    if preset.steps is not None:
+        resolved["preset_steps"] = preset.steps
     return resolved
 
 
@@ -175,6 +177,8 @@ def _total_steps(config: TrainConfig, resolved: dict[str, Any], cardinality: int
         total_steps = config.steps
     elif config.epochs is not None:
         total_steps = config.epochs * steps_per_epoch
+    elif resolved.get("preset_steps"):
+        total_steps = resolved["preset_steps"]
     else:
         total_steps = max(resolved["model"]["cont_capacity"][2], resolved["model"]["disc_capacity"][2])
     if config.steps_per_epoch is None:
