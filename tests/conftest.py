@@ -28,58 +28,64 @@ except RuntimeError:  # devices already initialised by an earlier import: tests 
 
 
 # ------------------------------------------------------------------------- pytest-xdist scheduling
-# pytest.ini runs the suite on two workers (-n 2 --dist loadgroup --no-loadscope-reorder). Each xdist
-# group runs on one worker, its tests one after another:
-# - tests marked `xdist_group("processes")` (training binaries killed or signalled once they reach a
-#   point, several cooperating processes, ports, model_dir locks) share that one group: no two overlap;
-# - every other test is grouped by its module (tests/export/ as one: its session fixtures train and
-#   export once), so a module- or session-scoped fixture is built once, on one worker.
-# A test marked `alone` (a timed measurement) runs while the other worker runs nothing: every test
-# holds a readers-writer lock (flock) from its setup to its teardown, shared, `alone` ones exclusively.
-# Groups are queued slowest first (as measured in CI), so that no long one is left for the end.
+# pytest.ini runs the suite on two workers (-n 2 --dist loadfile --no-loadscope-reorder):
+# - each module's tests run on one worker, one after another (tests/export/ as one module: its session
+#   fixtures train and export once), so a module- or session-scoped fixture is built once;
+# - a test marked `serial` (a training binary killed or signalled once it reaches a point, several
+#   cooperating processes, ports, model_dir locks) waits for any other `serial` test to end: no two overlap;
+# - a test marked `alone` (a timed measurement) runs while the other worker runs nothing.
+# Both are flocks held from a test's setup to its teardown: every test holds a readers-writer lock shared,
+# `alone` ones exclusively; `serial` ones also hold a second lock exclusively.
+# (xdist's own `--dist loadgroup` needs `item._nodeid`, which pytest 9 no longer reads, so it would not group.)
+# Modules are queued slowest first (as measured in CI), so that no long one is left for the end.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SLOWEST_GROUPS = ("processes", "tests/test_train.py", "tests/training/test_train_lib.py",
-                  "tests/model/test_jointvae.py", "tests/export", "tests/compat/test_import_torch.py")
+SLOWEST_MODULES = ("tests/test_train.py", "tests/training/test_train_lib.py", "tests/model/test_jointvae.py",
+                   "tests/export", "tests/compat/test_import_torch.py", "tests/test_reproduce.py")
 
 
 def pytest_configure(config):
+    config.addinivalue_line("markers", "serial: runs while no other serial test runs, also under pytest-xdist")
     config.addinivalue_line("markers", "alone: runs while no other test runs, also under pytest-xdist")
 
 
-def _group(item):
-    marker = item.get_closest_marker("xdist_group")
-    if marker is not None:
-        return str(marker.args[0] if marker.args else marker.kwargs.get("name", "default"))
-    path = os.path.relpath(str(item.path), ROOT).replace(os.sep, "/")
+def _module(nodeid):
+    """The scheduling unit of a test id: its module, or tests/export for every module there."""
+    path = nodeid.split("::", 1)[0]
     return "tests/export" if path.startswith("tests/export/") else path
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the markers
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile`, with the modules of tests/export as one unit (they share session fixtures)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return _module(nodeid)
+
+    return ModuleScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(_group(item)))
-    rank = {group: i for i, group in enumerate(SLOWEST_GROUPS)}
-    items.sort(key=lambda item: rank.get(_group(item), len(rank)))  # stable: keeps the order within a group
+    rank = {module: i for i, module in enumerate(SLOWEST_MODULES)}
+    items.sort(key=lambda item: rank.get(_module(item.nodeid), len(rank)))  # stable: keeps each module's order
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    """Setup, call and teardown under the lock; nothing to lock outside pytest-xdist workers."""
+    """Setup, call and teardown under the locks; nothing to lock outside pytest-xdist workers."""
     worker = getattr(item.config, "workerinput", None)
     if worker is None:
         yield
         return
     alone = item.get_closest_marker("alone") is not None
-    path = os.path.join(tempfile.gettempdir(), f"jointvae-tests-{worker['testrunuid']}.lock")
+    path = os.path.join(tempfile.gettempdir(), f"jointvae-tests-{worker['testrunuid']}")
     # The turnstile gives an `alone` test priority: while it waits, no new test starts on the other worker.
-    with open(path + ".turnstile", "a") as turnstile, open(path, "a") as lock:
+    with open(path + ".serial", "a") as serial, open(path + ".turnstile", "a") as turnstile, \
+            open(path + ".lock", "a") as lock:
+        if item.get_closest_marker("serial") is not None:
+            fcntl.flock(serial, fcntl.LOCK_EX)
         fcntl.flock(turnstile, fcntl.LOCK_EX)
         fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
         if not alone:
             fcntl.flock(turnstile, fcntl.LOCK_UN)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-            fcntl.flock(turnstile, fcntl.LOCK_UN)
+        yield  # closing the files releases the locks
