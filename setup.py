@@ -40,7 +40,7 @@ setup(
         "scipy>=1.11,<2",
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "pillow>=10,<14", "matplotlib>=3.8,<4"],
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.6,<4", "pillow>=10,<14", "matplotlib>=3.8,<4"],
         # bench/write_results.py: the learning curves of reproduction runs.
         "results": ["matplotlib>=3.8,<4"],
         # Importing models trained with the original PyTorch code (a CPU build).

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from shared_data import shared_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,6 +28,7 @@ def _rows(model_dir):
         return json.load(file)["per_epoch"]
 
 
+@pytest.mark.serial
 def test_sigterm_stops_with_its_exit_code_and_a_resume_keeps_every_measured_epoch(tmp_path):
     mnist_dir = shared_data("mnist")
     model_dir = str(tmp_path / "run")

@@ -85,6 +85,7 @@ def test_the_quick_start_flagfile_runs(tmp_path):
     assert set(os.listdir(os.path.join(model_dir, "images"))) >= {"traverse_continuous_example.png", "samples.png"}
 
 
+@pytest.mark.serial
 def test_resumes_after_kill_9(tmp_path):
     model_dir = str(tmp_path / "run")
     flags = [*FAST, f"--model_dir={model_dir}", "--steps=100000", "--checkpoint_every=20"]
@@ -237,6 +238,7 @@ def _stop_with(signum, model_dir, log_path, while_running=lambda process: None):
     return process, step
 
 
+@pytest.mark.serial
 def test_sigterm_saves_the_current_step_and_a_second_run_is_locked_out(tmp_path):
     model_dir = str(tmp_path / "run")
 
@@ -252,11 +254,13 @@ def test_sigterm_saves_the_current_step_and_a_second_run_is_locked_out(tmp_path)
     assert resumed.returncode == 0 and f"at step {step}" in resumed.stderr, resumed.stderr[-3000:]
 
 
+@pytest.mark.serial
 def test_ctrl_c_saves_the_current_step(tmp_path):
     process, _ = _stop_with(signal.SIGINT, str(tmp_path / "run"), tmp_path / "log.txt")
     assert process.returncode == 130  # 128 + SIGINT
 
 
+@pytest.mark.serial
 def test_mirrored_training_resumes_after_every_kill_9(tmp_path):
     """Two logical CPUs under MirroredStrategy: kill -9s at checkpoints, each resumed from there."""
     model_dir = str(tmp_path / "run")
@@ -288,6 +292,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.serial
 def test_two_workers_resume_after_kill_9_and_end_with_identical_weights(tmp_path):
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}

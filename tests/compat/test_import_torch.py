@@ -67,15 +67,20 @@ def test_writes_a_model_dir_that_restores_the_imported_model(tmp_path, mnist_ref
 
     # A second import refuses to replace the checkpoint, and leaves it alone ...
     checkpoint_files = sorted(os.listdir(model_dir / "checkpoints"))
-    result = _import(*flags)
+    (model_dir / "stale.txt").write_text("the user's notes")
+    # Both refusals in one process (one TensorFlow and torch import): the binary's own exit on bad input is
+    # tested by test_bad_input_fails_with_one_line_naming_the_problem.
+    refused = run_in_one_process("jointvae_tf.compat.import_torch",
+                                 {"again": flags, "over_a_foreign_file": [*flags, "--overwrite"]},
+                                 cwd=ROOT, env=_env(), timeout=300)
+    result = refused["again"]
     assert result.returncode == 1
     assert f"--model_dir {model_dir} already holds a checkpoint: pass --overwrite" in _error_line(result)
-    assert sorted(os.listdir(model_dir / "checkpoints")) == checkpoint_files
     # ... unless told to, and only while it holds nothing but what the import wrote.
-    (model_dir / "stale.txt").write_text("the user's notes")
-    result = _import(*flags, "--overwrite")
+    result = refused["over_a_foreign_file"]
     assert result.returncode == 1
     assert "holds files that were not written by jointvae-import-torch (stale.txt)" in _error_line(result)
+    assert sorted(os.listdir(model_dir / "checkpoints")) == checkpoint_files
     assert (model_dir / "stale.txt").read_text() == "the user's notes"
     (model_dir / "stale.txt").unlink()
     result = _import(*flags, "--overwrite")
@@ -130,8 +135,8 @@ OVER_THE_CHECKPOINT = [(".", "is"), ("..", "contains"), ("imported", "is inside"
 @pytest.fixture(scope="module")
 def import_runs(tmp_path_factory):
     """jointvae-import-torch on each bad synthetic checkpoint below, all in one process (one TensorFlow and torch
-    import, not one per case): {case: (Run, the case's own folder)}; for "over:OUTPUT" cases also
-    "before:OUTPUT", a snapshot of tmp/runs taken before the run.
+    import, not one per case): {case: (Run, the case's own folder)}; for "over:OUTPUT" cases and "sibling" also
+    "before:OUTPUT" and "before:sibling", a snapshot of tmp/runs taken before the run.
 
     Each run goes through absl's app.run and import_torch's main as `python -m` does; the binary's own process
     exit on bad input is tested by test_bad_input_fails_with_one_line_naming_the_problem."""
@@ -151,6 +156,10 @@ def import_runs(tmp_path_factory):
     content = (reference / "model.pt").read_bytes()
     (reference / "model.pt").write_bytes(content[:5000])
     cases["truncated"] = [f"--checkpoint_dir={reference}", f"--model_dir={reference.parent / 'imported'}"]
+    folders["sibling"] = tmp_path_factory.mktemp("sibling")
+    reference = _reference_in(folders["sibling"])
+    extra["before:sibling"] = _tree(reference.parent)
+    cases["sibling"] = [f"--checkpoint_dir={reference}", f"--model_dir={reference.parent / 'sibling'}", "--overwrite"]
     results = run_in_one_process("jointvae_tf.compat.import_torch", cases, cwd=ROOT, env=_env(), timeout=300)
     return {**{case: (results[case], folders[case]) for case in cases}, **extra}
 
@@ -184,21 +193,21 @@ def test_symlinks_do_not_fool_the_check(reference, tmp_path):
     assert _tree(reference) == before
 
 
-def test_overwrite_replaces_only_an_earlier_import(reference):
-    runs = reference.parent
-    model_dir = runs / "imported"
-    flags = [f"--checkpoint_dir={reference}", f"--model_dir={model_dir}", "--overwrite"]
+def test_overwrite_replaces_only_an_earlier_import(import_runs, reference):
     # Another training run's model_dir (no "imported_from" in its config.json) is not the import's to delete.
-    before = _tree(runs)
-    result = _import(f"--checkpoint_dir={reference}", f"--model_dir={runs / 'sibling'}", "--overwrite")
+    result, tmp_path = import_runs["sibling"]
+    runs = tmp_path / "runs"
     assert result.returncode == 1
     assert _error_line(result) == (
         f"jointvae-import-torch: error: --model_dir {runs / 'sibling'} holds files that were not written by "
         "jointvae-import-torch (config.json): --overwrite replaces only an earlier import and will not delete them; "
         "choose another --model_dir"
     )
-    assert _tree(runs) == before
+    assert _tree(runs) == import_runs["before:sibling"]
     # An earlier import is.
+    runs = reference.parent
+    model_dir = runs / "imported"
+    flags = [f"--checkpoint_dir={reference}", f"--model_dir={model_dir}", "--overwrite"]
     assert _import(*flags).returncode == 0
     config = json.loads((model_dir / "config.json").read_text())
     assert config["imported_from"]["checkpoint_dir"] == str(reference)

@@ -274,6 +274,7 @@ def test_a_bad_latent_is_refused_in_one_line(page_url, browser):
     assert browser.evaluate("document.getElementById('decoded').textContent") == ""
 
 
+@pytest.mark.alone
 def test_a_slider_move_redraws_within_50_ms(web_export, page_url, browser):
     assert _open(browser, f"{page_url}index.html") is None
     before = _canvas_rgba(browser)

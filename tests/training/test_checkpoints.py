@@ -146,6 +146,7 @@ def test_model_dir_must_be_a_writable_folder(tmp_path):
     assert os.listdir(tmp_path / "a" / "b") == []  # the write test leaves nothing behind
 
 
+@pytest.mark.serial
 def test_model_dir_lock_is_exclusive_and_a_stale_one_is_taken_over(tmp_path, caplog):
     import subprocess
     import sys

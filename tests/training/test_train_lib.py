@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -15,8 +16,7 @@ from jointvae_tf.training import train_lib
 from jointvae_tf.training import callbacks, checkpoints
 
 
-@pytest.fixture
-def small_data(monkeypatch):
+def _use_small_data(monkeypatch):
     """Replaces the dataset with 160 random binary 64x64 images (so these tests need no data files)."""
     images = (np.random.RandomState(0).rand(160, 64, 64, 1) > 0.5).astype("float32")
 
@@ -25,6 +25,11 @@ def small_data(monkeypatch):
 
     monkeypatch.setattr(train_lib, "make_dataset", make_dataset)
     return images
+
+
+@pytest.fixture
+def small_data(monkeypatch):
+    return _use_small_data(monkeypatch)
 
 
 def _config(tmp_path, **overrides):
@@ -64,18 +69,31 @@ def _summary_steps(model_dir, run):
     return {tag: sorted(s) for tag, s in steps.items()}
 
 
-def test_resume_continues_the_step_and_the_capacity_schedule(tmp_path, small_data):
-    train_lib.train(_config(tmp_path, steps=10, cont_capacity="0,10,100,30"))
-    summary = train_lib.train(_config(tmp_path, steps=20, cont_capacity="0,10,100,30"))
+CAPACITY = "0,10,100,30"
+
+
+@pytest.fixture(scope="module")
+def ten_steps(tmp_path_factory):
+    """The model_dir of a 10-step run on the small data (cont_capacity=CAPACITY); tests resume copies of it."""
+    tmp_path = tmp_path_factory.mktemp("ten_steps")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _use_small_data(monkeypatch)
+        assert train_lib.train(_config(tmp_path, steps=10, cont_capacity=CAPACITY))["step"] == 10
+    return str(tmp_path / "run")
+
+
+def test_resume_continues_the_step_and_the_capacity_schedule(ten_steps, tmp_path, small_data):
+    shutil.copytree(ten_steps, str(tmp_path / "run"))
+    summary = train_lib.train(_config(tmp_path, steps=20, cont_capacity=CAPACITY))
     assert summary["step"] == 20
     # Steps 11..20 ran after the restore: the mean of C(t) over them is 10 * 15.5 / 100.
     assert summary["logs"]["capacity_continuous"] == pytest.approx(1.55, rel=1e-5)
 
 
-def test_resuming_on_another_dataset_warns_and_records_it(tmp_path, small_data, caplog):
-    train_lib.train(_config(tmp_path, steps=10))
+def test_resuming_on_another_dataset_warns_and_records_it(ten_steps, tmp_path, small_data, caplog):
+    shutil.copytree(ten_steps, str(tmp_path / "run"))
     with caplog.at_level("WARNING", logger="jointvae_tf"):
-        train_lib.train(_config(tmp_path, steps=20, dataset="npz:/data/other_sprites.npz"))
+        train_lib.train(_config(tmp_path, steps=20, cont_capacity=CAPACITY, dataset="npz:/data/other_sprites.npz"))
     assert "resuming at step 10 with dataset=npz:/data/other_sprites.npz" in caplog.text
     config = checkpoints.read_config(str(tmp_path / "run"))
     assert config["dataset"] == "npz:/data/other_sprites.npz"
