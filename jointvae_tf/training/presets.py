@@ -10,7 +10,7 @@
 
 One preset is ours, not the reference's: `dsprites_fast` (`--dataset=dsprites --preset=dsprites_fast`),
 a schedule for a CPU budget: 40,000 steps, C_z 5 -> 25 nats and C_c 0 -> 1.1 over the first 30,000,
-gamma 100 (measured in README "Results"). The reference's 300,000-step schedule cannot be
+gamma 100 (README "Results" has its measurements). The reference's 300,000-step schedule cannot be
 shortened by scaling: started at C_z = 0 with gamma 150 a short run stays at the mean image.
 
 Local data (`folder:PATH`, `idx:PATH`, `npz:PATH`) takes the preset of the image size it
