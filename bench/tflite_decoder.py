@@ -259,7 +259,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--trained", default="",
-                        help="NAME=PATH,...: measure these trained models (int8 with each choice of ranges) instead of --configs")
+                        help="NAME=PATH,...: measure these trained models (int8 with each choice of ranges) "
+                             "instead of --configs")
     parser.add_argument("--test_images", type=int, default=500, help="Real test images per trained model.")
     args = parser.parse_args()
     trained = {}

@@ -50,8 +50,8 @@ the decoder with each and keeps the range whose images are closest (mean squared
 float decoder's on the calibration latents. Measured on the reference dSprites model's decoder, on
 posterior modes of the 320 official frames: 32.0 dB mean / 28.8 worst image with fitted ranges, 38.1 /
 32.2 tuned; it clips the last hidden activation from 0..1406 to 0..116. It costs ~350 quantisations:
-the int8 conversion of that decoder took 144 s instead of 18 s (2 busy cores). "fitted" stops before the tuning, "minmax" is the converter's calibration;
-both are kept for comparison (bench/tflite_decoder.py).
+the int8 conversion of that decoder took 144 s instead of 18 s (2 busy cores). "fitted" stops before
+the tuning, "minmax" is the converter's calibration; both are kept for comparison (bench/tflite_decoder.py).
 The ranges go through the TensorFlow converter's calibrate-only mode and `mlir_quantize`,
 the two steps its own full-integer conversion runs (and `tf.lite.experimental.QuantizationDebugger`
 uses), with the ranges edited in between.
