@@ -21,7 +21,8 @@ Prints one JSON object.
 
 With --trained NAME=PATH,... it measures trained models instead (a model_dir or .keras file,
 or a folder holding a reference PyTorch model.pt + specs.json, imported by jointvae_tf.compat):
-the int8 decoder BEFORE (the converter's min/max ranges) and AFTER (fitted ranges, the
+the int8 decoder with each choice of activation ranges (int8_minmax: the converter's;
+int8_fitted: fitted per tensor; int8_tuned: then tuned on the whole decoder's images, the
 export's default; see export/tflite.py), side by side with float32, on the posterior modes
 of REAL test images: the 320 official dSprites frames (../shared/data/dsprites) or MNIST
 test digits (../shared/data/mnist); calibration encodes training images (procedural dSprites,
@@ -216,8 +217,8 @@ def bench_trained(name: str, path: str, args) -> dict:
     reference = np.concatenate([model.decode(latent[i:i + 100]).numpy() for i in range(0, len(latent), 100)])
     calibration, calibration_info = tflite.calibration_latents(model, train, args.calibration_samples, seed=0)
     models = tflite.convert_decoders(model, ["float32"], None)
-    for ranges, label in (("minmax", "int8_before"), ("fitted", "int8_after")):
-        models[label] = tflite.convert_decoders(model, ["int8"], calibration, ranges=ranges)["int8"]
+    for ranges in tflite.RANGES:
+        models[f"int8_{ranges}"] = tflite.convert_decoders(model, ["int8"], calibration, ranges=ranges)["int8"]
     checks, rounds = verify_and_time(models, latent, reference, args)
     variants = {}
     for variant, c in checks["variants"].items():
@@ -229,7 +230,7 @@ def bench_trained(name: str, path: str, args) -> dict:
         }
     float32 = variants["float32"]
     targets = {}
-    for label in ("int8_before", "int8_after"):
+    for label in (f"int8_{ranges}" for ranges in tflite.RANGES):
         v = variants[label]
         ratio = v["latency_ms"] / float32["latency_ms"]
         targets[label] = {
@@ -258,7 +259,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--trained", default="",
-                        help="NAME=PATH,...: measure these trained models (before/after) instead of --configs")
+                        help="NAME=PATH,...: measure these trained models (int8 with each choice of ranges) "
+                             "instead of --configs")
     parser.add_argument("--test_images", type=int, default=500, help="Real test images per trained model.")
     args = parser.parse_args()
     trained = {}

@@ -1,5 +1,7 @@
 """export.tflite: decoder variants, their signature, ops, size, metadata, and the calibration latents."""
 
+import tempfile
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -334,8 +336,49 @@ def test_fit_range_of_logits_counts_the_error_after_the_sigmoid():
         tflite.fit_range(np.array([1.0, np.nan]))
 
 
+def test_tune_ranges_finds_the_best_grid_point_of_a_separable_score():
+    # A separable quadratic: coordinate descent over the grid reaches its best grid point in one sweep.
+    start = {1: (0.0, 100.0), 2: (0.0, 100.0), 3: (-50.0, 20.0), 4: (0.0, 7.0)}
+    target = {1: 30.0, 2: 30.0, 3: (-5.0, 4.0)}
+    fractions = np.geomspace(0.01, 1.0, 25)
+    calls = []
+
+    def score(ranges):
+        calls.append(dict(ranges))
+        assert ranges[1] == ranges[2] and ranges[4] == (0.0, 7.0)  # a group moves together; 4 is in no group
+        return (ranges[1][1] - target[1]) ** 2 + (ranges[3][0] - target[3][0]) ** 2 + (ranges[3][1] - target[3][1]) ** 2
+
+    best, value = tflite.tune_ranges(start, [(1, 2), (3,)], score, fractions, sweeps=1)
+    nearest = lambda bound, goal: bound * fractions[np.argmin(np.abs(bound * fractions - goal))]
+    assert best[1] == best[2] == (0.0, pytest.approx(nearest(100.0, 30.0)))
+    assert best[3] == (pytest.approx(nearest(-50.0, -5.0)), pytest.approx(nearest(20.0, 4.0)))
+    assert best[4] == (0.0, 7.0) and value == pytest.approx(score(best))
+    # One score for the start, then one per nonzero bound and fraction: the zero low bound of group 1 is skipped.
+    assert len(calls) == 1 + 3 * len(fractions) + 1
+    # The start is kept when nothing scores better, and never does worse than it.
+    same, value = tflite.tune_ranges(start, [(1, 2), (3,)], lambda ranges: 1.0, fractions, sweeps=2)
+    assert same == start and value == 1.0
+
+
+def test_range_groups_put_a_reshape_with_its_input(trained_model, calibration):
+    with tempfile.TemporaryDirectory() as folder:
+        module = saved_model.DecoderModule(trained_model, batch_size=1)
+        converter = tflite._converter(saved_model.save_module(module, folder + "/decoder"), "int8", calibration, 1)
+        converter._experimental_calibrate_only = True
+        calibrated = converter.convert()
+    ranges = tflite.fitted_ranges(calibrated, calibration, 1)
+    groups = tflite.range_groups(calibrated, ranges)
+    model = schema.ModelT.InitFromPackedBuf(bytearray(calibrated), 0)
+    names = operators(calibrated)
+    outputs = {int(op.outputs[0]): (names[i], int(op.inputs[0])) for i, op in enumerate(model.subgraphs[0].operators)}
+    assert sorted(t for group in groups for t in group) == sorted(ranges)
+    reshape = [t for t in ranges if outputs[t][0] == "RESHAPE"]
+    assert reshape and all((outputs[t][1], t) in groups for t in reshape)
+    assert all(len(group) == 1 for group in groups if outputs[group[0]][0] != "FULLY_CONNECTED")
+
+
 def test_conversion_refuses_unknown_ranges(trained_model, calibration):
-    with pytest.raises(ValueError, match="unknown activation ranges 'entropy'; allowed: fitted, minmax"):
+    with pytest.raises(ValueError, match="unknown activation ranges 'entropy'; allowed: tuned, fitted, minmax"):
         tflite.convert_decoders(trained_model, ["int8"], calibration, ranges="entropy")
 
 
