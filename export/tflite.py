@@ -50,7 +50,8 @@ the decoder with each and keeps the range whose images are closest (mean squared
 float decoder's on the calibration latents. Measured on the reference dSprites model's decoder, on
 posterior modes of the 320 official frames: 32.0 dB mean / 28.8 worst image with fitted ranges, 38.4 /
 33.2 tuned (a second pass over the tensors measured 38.1 / 32.2: not worth its time); it clips the last
-hidden activation from 0..1406 to 0..116. It costs ~175 quantisations, about a minute for a 64x64 decoder. "fitted" stops before
+hidden activation from 0..1406 to 0..116. It costs ~175 quantisations of the decoder (bench/tflite_decoder.py measured three decoders, every
+choice of ranges each, in 4.5 min on 2 idle cores). "fitted" stops before
 the tuning, "minmax" is the converter's calibration; both are kept for comparison (bench/tflite_decoder.py).
 The ranges go through the TensorFlow converter's calibrate-only mode and `mlir_quantize`,
 the two steps its own full-integer conversion runs (and `tf.lite.experimental.QuantizationDebugger`

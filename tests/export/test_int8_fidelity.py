@@ -6,7 +6,7 @@ procedural dSprites) plus prior samples, as the export does; fidelity is measure
 posterior modes of real test images (MNIST test digits, the 320 official dSprites frames).
 Measured (bench/tflite_decoder.py --trained): on dSprites, the converter's min/max ranges give
 20.2 dB mean / 17.7 dB worst image, fitted ranges 32.0 / 28.8, tuned ranges (the default)
-38.1 / 32.2; on MNIST min/max 37.4 / 29.0, fitted 48.9 / 46.0, tuned 51.3 / 47.7
+38.4 / 33.2; on MNIST min/max 37.4 / 29.0, fitted 48.9 / 46.0, tuned 51.3 / 47.7
 (500 test digits).
 """
 
