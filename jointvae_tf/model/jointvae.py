@@ -404,7 +404,15 @@ class JointVAE(keras.Model):
         return replica_seed(seed)
 
     def fit(self, *args, **kwargs):
-        """`keras.Model.fit`; images outside [0, 1] or non-finite stop it with a one-line ValueError."""
+        """`keras.Model.fit`; images outside [0, 1] or non-finite stop it with a one-line ValueError.
+
+        The optimizer's variables are created before the training step is traced. (Without a
+        distribution strategy Keras leaves that to the first trace, and TensorFlow then traces the
+        step a second time, without creating variables: about half of the first call's time.)
+        """
+        if self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
         with _image_range_errors():
             return super().fit(*args, **kwargs)
 

@@ -51,6 +51,18 @@ def test_capacity_follows_the_optimizer_iterations_from_one():
     assert logs["capacity_continuous"][0] == pytest.approx((0.2 + 0.3) / 2)  # steps 2 and 3, averaged
 
 
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16"])
+def test_fit_traces_the_training_step_once(policy):
+    """The optimizer's slots exist before the first trace, so TensorFlow does not trace the step again."""
+    model = _model_under(policy)
+    traces = []
+    step = model.train_step
+    model.train_step = lambda data: traces.append(1) or step(data)
+    model.fit(_squares(64), batch_size=16, epochs=2, verbose=0)
+    assert len(traces) == 1
+    assert int(model.optimizer.iterations) == 8
+
+
 def test_compile_defaults_are_the_measured_fast_ones():
     model = _model()
     assert model.jit_compile is False
