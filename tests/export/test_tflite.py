@@ -117,6 +117,19 @@ def test_quantised_variants_are_smaller_and_close(trained_model, decoders):
         assert error.max() < 0.1 and error.mean() < 0.01, variant
 
 
+@pytest.mark.parametrize("variant", ["float32", "int8"])
+def test_the_tuning_decodes_the_same_images_on_any_number_of_threads(dynamic, calibration, monkeypatch, variant):
+    """Range tuning decodes on every core; the images (and so the ranges it picks) must not depend on that."""
+    with open(dynamic[variant].path, "rb") as f:
+        content = f.read()
+    images = {}
+    for cores in (1, 2, 3):
+        monkeypatch.setattr(tflite.os, "cpu_count", lambda cores=cores: cores)
+        images[cores] = tflite._decode_all(content, calibration, None)
+    np.testing.assert_array_equal(images[1], images[2])
+    np.testing.assert_array_equal(images[1], images[3])
+
+
 def test_full_integer_variants_compute_in_int8(decoders):
     for variant in tflite.CALIBRATED_VARIANTS:
         ops = operators(open(decoders[variant].path, "rb").read())
