@@ -12,7 +12,8 @@ MODULE = os.path.join("tests", "data", "test_pipeline.py")
 def _pytest(tmp_path, **env):
     environment = dict(os.environ, JOINTVAE_SHARED_DATA=str(tmp_path / "no_shared_data"), **env)
     environment.pop("PYTEST_ADDOPTS", None)
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", MODULE], cwd=ROOT,
+    # One process: pytest.ini's two xdist workers would each import TensorFlow again for one small module.
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", MODULE], cwd=ROOT,
                           env=environment, capture_output=True, text=True, timeout=300)
 
 
