@@ -37,7 +37,7 @@ from typing import Iterable
 
 import numpy as np
 import tensorflow as tf
-from scipy import stats
+from scipy import special
 
 from jointvae_tf import fileio
 from jointvae_tf.model.latents import LatentSpec, _as_count
@@ -78,7 +78,7 @@ def traversal_values(size: int = DEFAULT_SIZE) -> np.ndarray:
       float32 [size], increasing from about -1.645 to 1.645.
     """
     size = _check_size(size)
-    return stats.norm.ppf(np.linspace(*QUANTILE_RANGE, size)).astype(np.float32)
+    return special.ndtri(np.linspace(*QUANTILE_RANGE, size)).astype(np.float32)  # the N(0, 1) quantile function
 
 
 def default_base(latent_spec: LatentSpec | str | dict) -> np.ndarray:
