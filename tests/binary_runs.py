@@ -14,7 +14,7 @@ import json
 import subprocess
 import sys
 import textwrap
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Sequence
 
 RUNNER = textwrap.dedent("""
     import contextlib, importlib, io, json, os, sys, traceback
@@ -54,7 +54,7 @@ class Run(NamedTuple):
 
 
 def run_in_one_process(module: str, cases: dict, *, cwd: str, env: dict, timeout: float = 600,
-                       umasks: Optional[dict] = None) -> dict:
+                       umasks: Optional[dict] = None, prefix: Sequence[str] = ()) -> dict:
     """{name: Run} of `python -m module *argv` for each {name: argv} in `cases`, all in one new process.
 
     Args:
@@ -62,10 +62,11 @@ def run_in_one_process(module: str, cases: dict, *, cwd: str, env: dict, timeout
         `app.run`.
       cases: {name: argv (a list of strings, the flags)}; run in this order.
       umasks: {name: umask} for the runs that need one (the others keep the process's).
+      prefix: a command the process runs under (e.g. setpriv, to drop a capability).
     """
     umasks = umasks or {}
     payload = {name: {"argv": list(argv), "umask": umasks.get(name)} for name, argv in cases.items()}
-    result = subprocess.run([sys.executable, "-c", RUNNER, module, json.dumps(payload)], cwd=cwd, env=env,
+    result = subprocess.run([*prefix, sys.executable, "-c", RUNNER, module, json.dumps(payload)], cwd=cwd, env=env,
                             capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = json.loads(result.stdout.strip().splitlines()[-1])

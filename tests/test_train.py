@@ -108,7 +108,7 @@ def test_resumes_after_kill_9(tmp_path):
 def test_incompatible_resume_is_refused(trained_run, tmp_path):
     model_dir = _copy_of(trained_run, tmp_path)
     result = _train(*FAST, f"--model_dir={model_dir}", "--steps=80", "--latent_spec=cont=4,disc=3")
-    assert result.returncode != 0
+    assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "latent_spec" in result.stderr and "another --model_dir" in result.stderr
     assert _checkpoint_step(model_dir) == 60
 
@@ -143,26 +143,35 @@ BAD_FLAGS = [
                          "continuous_bernoulli, got 'mse'\n"),
     ("--precision=float16", "jointvae-train: error: precision must be float32, mixed_bfloat16 or mixed_float16, "
                             "got 'float16'\n"),
+    ("--temperature=0,0.5,10", "jointvae-train: error: Anneal start must be > 0 and finite, got 0.0\n"),
 ]
 
 
 @pytest.fixture(scope="module")
 def bad_flag_results(tmp_path_factory):
-    """{flag: Run} of jointvae-train with each bad flag, all in one process (one TensorFlow import).
-
-    The binary's own exit on bad input, in its own process, is tested below (model_dir, temperature)."""
+    """{flag: Run} of jointvae-train with each bad flag, and on a model_dir that is a file, all in one process
+    (one TensorFlow import). The binary's own exit on bad input, in its own process:
+    test_incompatible_resume_is_refused."""
     folder = tmp_path_factory.mktemp("bad_flags")
     cases = {flag: [*FAST, f"--model_dir={folder / f'run_{i}'}", "--steps=5", flag]
              for i, (flag, _) in enumerate(BAD_FLAGS)}
-    return run_in_one_process("jointvae_tf.train", cases, cwd=ROOT, env=_env())
+    (folder / "file").write_text("a user's file")
+    cases["file"] = [*FAST, f"--model_dir={folder / 'file'}", "--steps=5"]
+    return folder, run_in_one_process("jointvae_tf.train", cases, cwd=ROOT, env=_env())
 
 
 @pytest.mark.parametrize("flag, message", BAD_FLAGS)
 def test_bad_flags_fail_with_one_clear_line(bad_flag_results, flag, message):
-    result = bad_flag_results[flag]
-    assert result.returncode != 0
+    result = bad_flag_results[1][flag]
+    assert result.returncode == 1
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_model_dir_that_is_a_file_fails_with_one_line_and_the_file_is_kept(bad_flag_results):
+    folder, results = bad_flag_results
+    assert results["file"].returncode == 1 and "is a file, not a folder" in results["file"].stderr
+    assert "Traceback" not in results["file"].stderr and (folder / "file").read_text() == "a user's file"
 
 
 def test_temperature_straight_through_discrete_kl_and_likelihood_flags_reach_the_model(tmp_path):
@@ -175,30 +184,23 @@ def test_temperature_straight_through_discrete_kl_and_likelihood_flags_reach_the
     assert config["model"]["straight_through"] is True and config["model"]["discrete_kl"] == "concrete"
     assert config["likelihood"] == config["model"]["likelihood"] == "continuous_bernoulli"
     assert "temperature: 0.99" in result.stdout  # the run's last logs: T falls from 1.0
-    result = _train(*FAST, f"--model_dir={tmp_path / 'bad'}", "--steps=5", "--temperature=0,0.5,10", timeout=120)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "jointvae-train: error: Anneal start must be > 0 and finite, got 0.0\n" in result.stderr
 
 
-def test_model_dir_that_is_a_file_or_unwritable_fails_with_one_line(tmp_path):
-    (tmp_path / "file").write_text("a user's file")
-    result = _train(*FAST, f"--model_dir={tmp_path / 'file'}", "--steps=5", timeout=120)
-    assert result.returncode == 1 and "is a file, not a folder" in result.stderr
-    assert "Traceback" not in result.stderr and (tmp_path / "file").read_text() == "a user's file"
-
+def test_an_unwritable_model_dir_fails_with_one_line(tmp_path):
     read_only = tmp_path / "read_only"
     read_only.mkdir()
     read_only.chmod(0o555)
-    # Root ignores permission bits: drop that capability for the run, as a normal user has none.
+    # Root ignores permission bits: drop that capability for the process, as a normal user has none.
     prefix = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
               "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
-    for model_dir in (read_only, read_only / "run"):
-        result = subprocess.run([*prefix, sys.executable, "-m", "jointvae_tf.train", *FAST,
-                                 f"--model_dir={model_dir}", "--steps=5"],
-                                cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
-        assert result.returncode == 1, result.stderr[-2000:]
-        assert f"model_dir {model_dir} cannot be written: Permission denied" in result.stderr
-        assert "Traceback" not in result.stderr
+    model_dirs = {"itself": read_only, "inside": read_only / "run"}
+    results = run_in_one_process("jointvae_tf.train", {case: [*FAST, f"--model_dir={model_dir}", "--steps=5"]
+                                                       for case, model_dir in model_dirs.items()},
+                                 cwd=ROOT, env=_env(), prefix=prefix)
+    for case, model_dir in model_dirs.items():
+        assert results[case].returncode == 1, results[case].stderr[-2000:]
+        assert f"model_dir {model_dir} cannot be written: Permission denied" in results[case].stderr
+        assert "Traceback" not in results[case].stderr
     assert os.listdir(read_only) == []
 
 
