@@ -383,19 +383,20 @@ def test_mixed_precision_trains_with_float32_variables_and_loss_terms(policy, tm
 
 
 def test_mixed_bfloat16_learns_as_float32_does():
-    """Same seed, data and 120 steps: the held-out reconstruction loss within 6% of float32's.
+    """Same seed, data and 60 steps: the held-out reconstruction loss within 6% of float32's.
 
-    Measured on seeds 0, 1, 2: mixed_bfloat16 ended 4.4%, 3.0% and 3.4% below float32 (218.4 vs
-    208.9 nats for seed 0, from about 650 before training).
+    Measured with model seeds 0, 1, 2 (this test is seed 0): after 60 steps mixed_bfloat16 ended
+    -0.04%, +1.4% and -0.8% from float32 (313.5 vs 313.6 nats for seed 0, from about 650 before
+    training); after 120 steps -3.5%, -1.6% and -0.0%.
     """
     images, held_out = _squares(640), _squares(256, seed=1)
     losses = {}
     for policy in ("float32", "mixed_bfloat16"):
         model = _model_under(policy, cont_capacity=(0.0, 5.0, 1000, 30.0), disc_capacity=(0.0, 1.0, 1000, 30.0))
-        model.fit(images, batch_size=32, epochs=6, verbose=0, shuffle=False)
-        assert int(model.optimizer.iterations) == 120
+        model.fit(images, batch_size=32, epochs=3, verbose=0, shuffle=False)
+        assert int(model.optimizer.iterations) == 60
         losses[policy] = model.evaluate(held_out, batch_size=64, verbose=0, return_dict=True)["reconstruction_loss"]
-    assert losses["float32"] < 300  # it learned (about 650 before training)
+    assert losses["float32"] < 400  # it learned (about 650 before training)
     assert losses["mixed_bfloat16"] == pytest.approx(losses["float32"], rel=0.06), losses
 
 
