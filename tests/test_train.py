@@ -162,7 +162,8 @@ def bad_flag_results(tmp_path_factory):
 
 @pytest.mark.parametrize("flag, message", BAD_FLAGS)
 def test_bad_flags_fail_with_one_clear_line(bad_flag_results, flag, message):
-    result = bad_flag_results[1][flag]
+    _, results = bad_flag_results
+    result = results[flag]
     assert result.returncode == 1
     assert message in result.stderr
     assert "Traceback" not in result.stderr

@@ -403,16 +403,20 @@ class JointVAE(keras.Model):
         seed = tf.stack([tf.constant(self.seed, tf.int32), tf.cast(step, tf.int32)])
         return replica_seed(seed)
 
-    def fit(self, *args, **kwargs):
-        """`keras.Model.fit`; images outside [0, 1] or non-finite stop it with a one-line ValueError.
+    def make_train_function(self, force=False):
+        """Keras' training function (for `fit` and `train_on_batch`), with the optimizer built first.
 
-        The optimizer's variables are created before the training step is traced. (Without a
-        distribution strategy Keras leaves that to the first trace, and TensorFlow then traces the
-        step a second time, without creating variables: about half of the first call's time.)
+        Without a distribution strategy Keras leaves the optimizer's variables to the first trace of
+        the training step, and TensorFlow then traces the step a second time, without creating
+        variables: about half of the first call's time.
         """
         if self.optimizer is not None and not self.optimizer.built:
             with self.distribute_strategy.scope():
                 self.optimizer.build(self.trainable_variables)
+        return super().make_train_function(force)
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`; images outside [0, 1] or non-finite stop it with a one-line ValueError."""
         with _image_range_errors():
             return super().fit(*args, **kwargs)
 
