@@ -373,12 +373,37 @@ def test_tune_ranges_finds_the_best_grid_point_of_a_separable_score():
     assert same == start and value == 1.0
 
 
-def test_range_groups_put_a_reshape_with_its_input(trained_model, calibration):
+@pytest.fixture(scope="module")
+def calibrated(trained_model, calibration):
+    """The calibrated float decoder (batch 1): the converter's first step, before quantisation."""
     with tempfile.TemporaryDirectory() as folder:
         module = saved_model.DecoderModule(trained_model, batch_size=1)
         converter = tflite._converter(saved_model.save_module(module, folder + "/decoder"), "int8", calibration, 1)
         converter._experimental_calibrate_only = True
-        calibrated = converter.convert()
+        return converter.convert()
+
+
+def test_with_ranges_replaces_exactly_the_given_ranges(calibrated, calibration):
+    ranges = tflite.fitted_ranges(calibrated, calibration, 1)
+    tensors = schema.ModelT.InitFromPackedBuf(bytearray(calibrated), 0).subgraphs[0].tensors
+    new = {t: (-0.25 * (i + 1), 0.5 * (i + 1)) for i, t in enumerate(sorted(ranges)[::2])}
+    patched = tflite._with_ranges(calibrated, new)
+    assert len(patched) == len(calibrated)
+    after = schema.ModelT.InitFromPackedBuf(bytearray(patched), 0).subgraphs[0].tensors
+    for index, (before, tensor) in enumerate(zip(tensors, after)):
+        if before.quantization is None or before.quantization.min is None:
+            assert tensor.quantization is None or tensor.quantization.min is None
+            continue
+        expected = new.get(index, (before.quantization.min[0], before.quantization.max[0]))
+        assert (tensor.quantization.min.tolist(), tensor.quantization.max.tolist()) == (
+            [np.float32(expected[0])], [np.float32(expected[1])]), tensor.name
+    assert tflite._with_ranges(calibrated, {}) == calibrated
+    without = next(i for i, t in enumerate(tensors) if t.quantization is None or t.quantization.min is None)
+    with pytest.raises(ValueError, match="has no calibration statistics to replace"):
+        tflite._with_ranges(calibrated, {without: (-1.0, 1.0)})
+
+
+def test_range_groups_put_a_reshape_with_its_input(calibrated, calibration):
     ranges = tflite.fitted_ranges(calibrated, calibration, 1)
     groups = tflite.range_groups(calibrated, ranges)
     model = schema.ModelT.InitFromPackedBuf(bytearray(calibrated), 0)
