@@ -309,7 +309,7 @@ class DSprites:
         """`num` images of uniformly drawn factors, float32 [num, 64, 64, 1]."""
         return self.sample(num, random_state)[1]
 
-    def dataset(self, batch_size=64, shuffle=True, seed=0, with_labels=False):
+    def dataset(self, batch_size=64, shuffle=True, seed=0, with_labels=False, start=None):
         """All 737,280 images once per epoch, rendered batch by batch.
 
         Args:
@@ -318,6 +318,8 @@ class DSprites:
             epoch (from `seed`); False gives the archive's order.
           seed: the shuffle seed.
           with_labels: also yield the factor classes, int64 [batch, 5].
+          start: None for one epoch; an int for the endless training stream from
+            that batch on (`pipeline.batch_indices`).
 
         Returns:
           A `tf.data.Dataset` of float32 images in {0, 1}, [batch, 64, 64, 1], or of
@@ -325,9 +327,7 @@ class DSprites:
         """
         pipeline.check_batch_size(batch_size)
         pipeline.check_enough_examples(NUM_IMAGES, batch_size, "dsprites")
-        indices = tf.data.Dataset.range(NUM_IMAGES)
-        if shuffle:
-            indices = indices.shuffle(NUM_IMAGES, seed=seed, reshuffle_each_iteration=True)
+        batches = pipeline.batch_indices(NUM_IMAGES, batch_size, shuffle, seed, start)
         strides = tf.constant(FACTOR_STRIDES, tf.int64)
         sizes = tf.constant(FACTOR_SIZES, tf.int64)
 
@@ -337,5 +337,4 @@ class DSprites:
             images = tf.cast(tf.ensure_shape(images, [batch_size, IMAGE_SIZE, IMAGE_SIZE]), tf.float32)[..., None]
             return (images, factors) if with_labels else images
 
-        batches = indices.batch(batch_size, drop_remainder=True)
         return batches.map(render_batch, num_parallel_calls=pipeline.AUTOTUNE).prefetch(pipeline.AUTOTUNE)

@@ -416,12 +416,13 @@ def _folder_channels(folder, files, channels):
     return only
 
 
-def image_folder_dataset(folder, batch_size=64, shuffle=True, seed=0, image_size=64, channels=None):
+def image_folder_dataset(folder, batch_size=64, shuffle=True, seed=0, image_size=64, channels=None,
+                         start=None):
     """Images of a folder (Chairs, CelebA, your own), centre cropped and resized.
 
     Args:
       folder: searched recursively for .png, .jpg and .jpeg files.
-      batch_size, shuffle, seed: as in `load_dataset`.
+      batch_size, shuffle, seed, start: as in `load_dataset`.
       image_size: side of the output images.
       channels: 1 (grayscale) or 3 (RGB) to convert every image; None keeps the
         images' own channel count, which must then be the same (1 or 3) for all.
@@ -452,8 +453,7 @@ def image_folder_dataset(folder, batch_size=64, shuffle=True, seed=0, image_size
         image = tf.ensure_shape(image, [None, None, channels])
         return tf.cast(pipeline.resize_images(image, image_size), tf.uint8), 0
 
-    dataset = tf.data.Dataset.from_tensor_slices(files)
-    if shuffle:
-        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(load, num_parallel_calls=pipeline.AUTOTUNE)
+    paths = tf.constant(files)
+    indices = pipeline.batch_indices(len(files), batch_size, shuffle, seed, start).unbatch()
+    dataset = indices.map(lambda index: load(tf.gather(paths, index)), num_parallel_calls=pipeline.AUTOTUNE)
     return pipeline.finish(dataset, batch_size, False, seed, 0, with_labels=False)

@@ -56,7 +56,8 @@ def _is_dsprites_archive(path):
         return False
 
 
-def _dsprites(split, manual_dir, batch_size, shuffle, seed, with_labels, image_size, channels, archive=None):
+def _dsprites(split, manual_dir, batch_size, shuffle, seed, with_labels, image_size, channels, archive=None,
+              start=None):
     if split not in ("train", "all"):
         raise ValueError(f"dsprites has one split, 'train' (all 737,280 images), not {split!r}")
     if image_size not in (None, dsprites_lib.IMAGE_SIZE):
@@ -70,11 +71,11 @@ def _dsprites(split, manual_dir, batch_size, shuffle, seed, with_labels, image_s
         candidate = os.path.join(os.fspath(manual_dir), dsprites_lib.ARCHIVE_FILENAME)
         archive = candidate if os.path.isfile(candidate) else None
     data = dsprites_lib.DSprites.from_npz(archive) if archive else dsprites_lib.DSprites()
-    return data.dataset(batch_size=batch_size, shuffle=shuffle, seed=seed, with_labels=with_labels)
+    return data.dataset(batch_size=batch_size, shuffle=shuffle, seed=seed, with_labels=with_labels, start=start)
 
 
 def load_dataset(name, split="train", data_dir=None, manual_dir=None, batch_size=64, shuffle=True, seed=0,
-                 with_labels=False, *, image_size=None, channels=None):
+                 with_labels=False, *, image_size=None, channels=None, start=None):
     """A shuffled, batched, prefetched dataset of images at the size the model takes.
 
     Args:
@@ -100,6 +101,12 @@ def load_dataset(name, split="train", data_dir=None, manual_dir=None, batch_size
         images' own (an image folder's must then all be 1 or all 3). Every source
         takes it but dsprites, which is grayscale and refuses 3, since its
         ground-truth metrics render 1-channel images.
+      start: None: one epoch, reshuffled each time it is iterated. A batch
+        position: the endless training stream from that batch on, epoch e in the
+        order of a permutation drawn from (seed, e) alone, so a run resumed at step
+        s reads exactly what the uninterrupted run would have; streamed TFDS data
+        sets (celeb_a, shapes3d), read through a shuffle buffer, start a fresh
+        order drawn from (seed, start) instead.
 
     Returns:
       A `tf.data.Dataset` of float32 images in [0, 1], [batch, size, size,
@@ -112,21 +119,23 @@ def load_dataset(name, split="train", data_dir=None, manual_dir=None, batch_size
     kind, path = parse_name(name)
     pipeline.check_batch_size(batch_size)
     pipeline.check_channels(channels)
+    pipeline.check_start(start)
     if kind == "dsprites":
-        return _dsprites(split, manual_dir, batch_size, shuffle, seed, with_labels, image_size, channels)
+        return _dsprites(split, manual_dir, batch_size, shuffle, seed, with_labels, image_size, channels, start=start)
     if kind in tfds_lib.TFDS_DATASETS:
         return tfds_lib.tfds_dataset(kind, split, data_dir, manual_dir, batch_size, shuffle, seed, with_labels,
-                                     image_size=image_size, channels=channels)
+                                     image_size=image_size, channels=channels, start=start)
     if kind == "folder":
         if with_labels:
             raise ValueError(f"{name}: image folders have no labels, call with with_labels=False")
-        return files.image_folder_dataset(path, batch_size, shuffle, seed, image_size or 64, channels)
+        return files.image_folder_dataset(path, batch_size, shuffle, seed, image_size or 64, channels, start=start)
     if kind == "npz":
         if os.path.isfile(path) and _is_dsprites_archive(path):
-            return _dsprites(split, None, batch_size, shuffle, seed, with_labels, image_size, channels, archive=path)
+            return _dsprites(split, None, batch_size, shuffle, seed, with_labels, image_size, channels, archive=path,
+                             start=start)
         images, labels = files.load_npz(path, split)
     else:
         images, labels = files.load_idx(path, split)
     size = image_size or default_image_size(*images.shape[1:3])
     images = pipeline.resize_array(images, size, channels=channels)
-    return pipeline.array_dataset(images, labels, batch_size, shuffle, seed, with_labels, source=name)
+    return pipeline.array_dataset(images, labels, batch_size, shuffle, seed, with_labels, source=name, start=start)

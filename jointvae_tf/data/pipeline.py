@@ -5,6 +5,11 @@ cropped to a square, resized to the size the model takes, shuffled, batched with
 `drop_remainder=True` (so that every replica of a distribution strategy gets full
 batches) and prefetched. Images leave the pipeline as float32 in [0, 1], shaped
 [batch, height, width, channels].
+
+Training reads a stream (`start` given): epoch after epoch, epoch e in the order of a
+permutation drawn from (seed, e) alone, so the batch at any position is known without
+reading the ones before it, and a run resumed at step s reads exactly the batches the
+uninterrupted run would have (`batch_indices`).
 """
 
 import numpy as np
@@ -34,6 +39,49 @@ def check_enough_examples(num_examples, batch_size, source):
             f"{source} has {num_examples} images, fewer than batch_size={batch_size}: "
             "with drop_remainder=True the dataset would be empty"
         )
+
+
+def check_start(start):
+    """Raises ValueError unless `start` is None (one epoch) or a batch position >= 0 (a stream)."""
+    if start is None:
+        return
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
+        raise ValueError(f"start must be None (one epoch) or a batch position >= 0, got {start!r}")
+
+
+def batch_indices(num_examples, batch_size, shuffle, seed, start=None):
+    """Batches of example indices, int64 [batch_size], for a source of `num_examples` examples.
+
+    Args:
+      num_examples: how many examples the source holds.
+      batch_size: indices per batch; each epoch drops its last partial batch.
+      shuffle: whether an epoch is a random permutation (else 0, 1, ... in order).
+      seed: the permutations' seed.
+      start: None: one epoch, a new permutation each time the dataset is iterated
+        (from `seed`). An int: an endless stream from its batch `start`, epoch e being
+        the permutation `stateless_shuffle(range(num_examples), seed=(seed, e))`: the
+        stream depends on (seed, position) alone, so any position is reached at once.
+
+    Returns:
+      A `tf.data.Dataset` of int64 [batch_size]: num_examples // batch_size batches an epoch.
+    """
+    check_start(start)
+    if start is None:
+        indices = tf.data.Dataset.range(num_examples)
+        if shuffle:
+            indices = indices.shuffle(num_examples, seed=seed, reshuffle_each_iteration=True)
+        return indices.batch(batch_size, drop_remainder=True)
+    per_epoch = num_examples // batch_size
+    first_epoch, offset = divmod(int(start), per_epoch)
+
+    def epoch_batches(epoch):
+        order = tf.range(num_examples, dtype=tf.int64)
+        if shuffle:
+            order = tf.random.experimental.stateless_shuffle(order, seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        return tf.data.Dataset.from_tensor_slices(tf.reshape(order[:per_epoch * batch_size], [per_epoch, batch_size]))
+
+    epochs = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max)
+    return epochs.flat_map(epoch_batches).skip(offset)
 
 
 def resize_images(images, size):
@@ -122,7 +170,7 @@ def finish(dataset, batch_size, shuffle, seed, shuffle_buffer, with_labels, prep
     return dataset.prefetch(AUTOTUNE)
 
 
-def array_dataset(images, labels, batch_size, shuffle, seed, with_labels, source):
+def array_dataset(images, labels, batch_size, shuffle, seed, with_labels, source, start=None):
     """A batched dataset over in-memory arrays, gathered by shuffled indices.
 
     The arrays are not copied into the graph (a 737,280-image dSprites archive
@@ -133,6 +181,7 @@ def array_dataset(images, labels, batch_size, shuffle, seed, with_labels, source
       labels: numpy array [N, ...] or None.
       batch_size, shuffle, seed, with_labels: as in `finish`.
       source: name of the data, for error messages.
+      start: None for one epoch, or the stream's first batch (see `batch_indices`).
 
     Returns:
       A `tf.data.Dataset` of float32 images in [0, 1], [batch, H, W, C], or of
@@ -144,10 +193,7 @@ def array_dataset(images, labels, batch_size, shuffle, seed, with_labels, source
     if with_labels and labels is None:
         raise ValueError(f"{source} has no labels: call with with_labels=False")
     image_shape = [batch_size, *images.shape[1:]]
-    indices = tf.data.Dataset.range(num)
-    if shuffle:
-        indices = indices.shuffle(num, seed=seed, reshuffle_each_iteration=True)
-    batches = indices.batch(batch_size, drop_remainder=True)
+    batches = batch_indices(num, batch_size, shuffle, seed, start)
 
     def gather(index):
         batch = tf.numpy_function(lambda i: images[i], [index], tf.as_dtype(images.dtype), stateful=False)

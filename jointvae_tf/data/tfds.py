@@ -133,11 +133,14 @@ def prepare(name, data_dir=None, manual_dir=None):
 
 
 def tfds_dataset(name, split="train", data_dir=None, manual_dir=None, batch_size=64, shuffle=True, seed=0,
-                 with_labels=False, image_size=None, channels=None):
+                 with_labels=False, image_size=None, channels=None, start=None):
     """A batched TFDS dataset at the model's size (see `load_dataset`).
 
     `channels` 1 or 3 decodes every image to grayscale or RGB; None keeps the
     dataset's own (1 for mnist and fashion_mnist, 3 for celeb_a and shapes3d).
+    `start` (a stream's first batch) is exact for the data sets held in memory; the
+    streamed ones (read through a shuffle buffer) start a fresh order drawn from
+    (seed, start) instead, so a resumed run does not repeat the first batches.
 
     Returns:
       A `tf.data.Dataset` of float32 images in [0, 1], [batch, size, size, channels],
@@ -149,6 +152,7 @@ def tfds_dataset(name, split="train", data_dir=None, manual_dir=None, batch_size
     size = image_size or spec.image_size
     pipeline.check_batch_size(batch_size)
     pipeline.check_channels(channels)
+    pipeline.check_start(start)
     builder = prepare(name, data_dir, manual_dir)
     tfds = _tfds()
     try:
@@ -157,10 +161,12 @@ def tfds_dataset(name, split="train", data_dir=None, manual_dir=None, batch_size
         raise ValueError(f"{name} has no split {split!r}: it has {', '.join(builder.info.splits)}") from error
     pipeline.check_enough_examples(num_examples, batch_size, f"{name}[{split}]")
     streamed = shuffle and not spec.in_memory
+    fresh = bool(start) and streamed  # a resumed shuffled stream cannot skip to its position: a new order
+    stream_seed = int(np.random.SeedSequence([seed, start]).generate_state(1)[0]) if fresh else seed
     dataset = builder.as_dataset(
         split=split,
         shuffle_files=streamed,
-        read_config=tfds.ReadConfig(shuffle_seed=seed, try_autocache=False),
+        read_config=tfds.ReadConfig(shuffle_seed=stream_seed, try_autocache=False),
         decoders={"image": tfds.decode.SkipDecoding()},  # decoded below, in parallel
     )
     height, width, own_channels = builder.info.features["image"].shape  # e.g. (28, 28, 1)
@@ -184,9 +190,16 @@ def tfds_dataset(name, split="train", data_dir=None, manual_dir=None, batch_size
     dataset = dataset.map(select, num_parallel_calls=pipeline.AUTOTUNE)
     if not spec.in_memory:
         buffer = min(num_examples, _SHUFFLE_BUFFER)
-        return pipeline.finish(dataset, batch_size, shuffle, seed, buffer, with_labels)
+        if start is not None:
+            dataset = dataset.repeat()
+            if fresh:
+                logging.info("%s[%s] is streamed: the run resumed at batch %d reads a fresh order (seed %d, %d), "
+                             "not the rest of the uninterrupted run's", name, split, start, seed, start)
+            elif start:
+                dataset = dataset.skip(start * batch_size)
+        return pipeline.finish(dataset, batch_size, shuffle, stream_seed, buffer, with_labels)
     # Decoded once (a few seconds for MNIST's 60,000 images), then gathered by shuffled indices.
     images, labels = zip(*dataset.batch(8192).as_numpy_iterator(), strict=True)
     images = pipeline.resize_array(np.concatenate(images), size)
     return pipeline.array_dataset(images, np.concatenate(labels), batch_size, shuffle, seed, with_labels,
-                                  source=f"{name}[{split}]")
+                                  source=f"{name}[{split}]", start=start)

@@ -94,14 +94,18 @@ def validate(config: TrainConfig) -> None:
                          f"{', '.join(str(size) for size in networks.SUPPORTED_SIZES)}")
 
 
-def make_dataset(config: TrainConfig, global_batch: int) -> tf.data.Dataset:
-    """The training images [global_batch, H, W, C], batched with drop_remainder, not yet repeated."""
+def make_dataset(config: TrainConfig, global_batch: int, start: int | None = None) -> tf.data.Dataset:
+    """The training images [global_batch, H, W, C], batched with drop_remainder.
+
+    `start` None: one epoch. A step: the endless stream from that step's batch on, the same
+    whether the run got there in one go or resumed (see `data.load_dataset`).
+    """
     from jointvae_tf import data
 
     dataset = data.load_dataset(
         config.dataset, split="train", data_dir=config.data_dir, manual_dir=config.manual_dir,
         batch_size=global_batch, shuffle=True, seed=config.seed, channels=config.channels,
-        image_size=config.image_size,
+        image_size=config.image_size, start=start,
     )
     options = tf.data.Options()
     # Every worker builds the same pipeline; each takes its share of the elements.
@@ -251,8 +255,10 @@ def _train_locked(config: TrainConfig, model_dir: str, stop_on_signal) -> dict[s
     if start_step < total_steps and not stop_on_signal.received:
         initial_epoch = start_step // steps_per_epoch
         epochs = math.ceil(total_steps / steps_per_epoch)
+        # The data continue where the checkpoint's step left them, not from the first batch again.
         history = model.fit(
-            dataset.repeat(), epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+            make_dataset(config, global_batch, start=start_step), epochs=epochs, initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch,
             callbacks=callback_list, verbose=config.verbose,
             shuffle=False,  # make_dataset already shuffles; Keras would only warn
         )

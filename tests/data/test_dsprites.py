@@ -240,3 +240,16 @@ def test_dataset_shuffles_reproducibly(data):
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
     assert len(np.unique(data.factors_to_index(np.concatenate(first)))) == 32
+
+
+def test_the_training_stream_resumes_at_any_batch(data):
+    def factors_from(start, take):
+        dataset = data.dataset(batch_size=16, seed=3, with_labels=True, start=start)
+        return np.stack([f.numpy() for _, f in dataset.take(take)])
+
+    whole = factors_from(0, 6)
+    np.testing.assert_array_equal(factors_from(4, 2), whole[4:])
+    assert len(np.unique(data.factors_to_index(whole.reshape(-1, 5)))) == 96
+    # Position 1,000,000 (epoch 21): its own permutation, reached at once.
+    far = factors_from(1_000_000, 1)
+    assert not np.array_equal(far[0], whole[0])

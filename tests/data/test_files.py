@@ -362,3 +362,17 @@ def test_read_image_header_agrees_with_decode_image(tmp_path, mode, fmt, options
     decoded = tf.io.decode_image(contents, channels=0, expand_animations=False)
     assert header.format == fmt.lower()
     assert (header.height, header.width, header.channels) == tuple(decoded.shape)
+
+
+def test_image_folder_streams_from_a_start(tmp_path):
+    # Eight images, each a flat grey level of its own: the level names the file.
+    for i in range(8):
+        Image.fromarray(np.full((8, 8), 30 * i, np.uint8)).save(tmp_path / f"{i}.png")
+
+    def levels_from(start, take):
+        dataset = jd.image_folder_dataset(tmp_path, batch_size=3, seed=1, image_size=8, start=start)
+        return np.stack([np.round(b.numpy()[:, 0, 0, 0] * 255 / 30) for b in dataset.take(take)])
+
+    whole = levels_from(0, 7)
+    np.testing.assert_array_equal(levels_from(3, 4), whole[3:])
+    assert len(np.unique(whole[:2])) == 6  # an epoch: 2 batches of distinct images

@@ -69,6 +69,47 @@ def test_array_dataset_batches_without_remainder_and_shuffles_by_seed():
     assert not np.array_equal(one, two)
 
 
+def _stream(start, take, shuffle=True, seed=5, num=23, batch=4):
+    return np.stack([b.numpy() for b in pipeline.batch_indices(num, batch, shuffle, seed, start).take(take)])
+
+
+def test_the_training_stream_is_a_function_of_seed_and_position():
+    # 23 examples in batches of 4: 5 batches an epoch (3 examples left out of each).
+    whole = _stream(0, 17)
+    epochs = whole[:15].reshape(3, 20)
+    for epoch in epochs:  # each epoch: 20 distinct examples of 23
+        assert len(np.unique(epoch)) == 20 and epoch.min() >= 0 and epoch.max() < 23
+    assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[1], epochs[2])
+    # A run resumed at any step reads what the uninterrupted one does, across epoch boundaries.
+    for start in (1, 4, 5, 7, 12):
+        np.testing.assert_array_equal(_stream(start, 17 - start), whole[start:])
+    np.testing.assert_array_equal(_stream(0, 17), whole)  # and twice the same
+    assert not np.array_equal(_stream(0, 17, seed=6), whole)
+    np.testing.assert_array_equal(_stream(7, 3, shuffle=False), np.arange(20).reshape(5, 4)[[2, 3, 4]])
+    # A late position is reached without reading the batches before it.
+    late = pipeline.batch_indices(737_280, 64, True, 0, 40_000 * 1000)
+    assert next(iter(late)).numpy().shape == (64,)
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, "3", True])
+def test_a_bad_start_is_named(bad):
+    with pytest.raises(ValueError, match=f"start must be None .one epoch. or a batch position >= 0, got {bad!r}"):
+        pipeline.batch_indices(23, 4, True, 0, bad)
+
+
+def test_array_dataset_streams_from_a_start():
+    images = np.arange(100, dtype=np.uint8).reshape(100, 1, 1, 1)
+    labels = np.arange(100)
+
+    def labels_from(start, take):
+        dataset = pipeline.array_dataset(images, labels, 10, True, 2, True, "toy", start=start)
+        return np.stack([batch_labels.numpy() for _, batch_labels in dataset.take(take)])
+
+    whole = labels_from(0, 25)
+    np.testing.assert_array_equal(labels_from(13, 12), whole[13:])
+    np.testing.assert_array_equal(np.sort(whole[10:20].ravel()), labels)  # the second epoch: every example once
+
+
 def test_array_dataset_errors():
     images = np.zeros((5, 4, 4, 1), np.uint8)
     with pytest.raises(ValueError, match="toy has 5 images, fewer than batch_size=8"):

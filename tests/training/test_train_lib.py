@@ -18,8 +18,9 @@ def _use_small_data(monkeypatch):
     """Replaces the dataset with 160 random binary 64x64 images (so these tests need no data files)."""
     images = (np.random.RandomState(0).rand(160, 64, 64, 1) > 0.5).astype("float32")
 
-    def make_dataset(config, global_batch):
-        return tf.data.Dataset.from_tensor_slices(images).batch(global_batch, drop_remainder=True)
+    def make_dataset(config, global_batch, start=None):
+        epoch = tf.data.Dataset.from_tensor_slices(images).batch(global_batch, drop_remainder=True)
+        return epoch if start is None else epoch.repeat().skip(start)
 
     monkeypatch.setattr(train_lib, "make_dataset", make_dataset)
     return images
@@ -86,6 +87,17 @@ def test_resume_continues_the_step_and_the_capacity_schedule(ten_steps, tmp_path
     assert summary["step"] == 20
     # Steps 11..20 ran after the restore: the mean of C(t) over them is 10 * 15.5 / 100.
     assert summary["logs"]["capacity_continuous"] == pytest.approx(1.55, rel=1e-5)
+
+
+def test_a_resumed_run_reads_the_data_of_the_uninterrupted_one_and_ends_with_its_weights(tmp_path):
+    """On the real pipeline (procedural dSprites): 6 steps in one go = 4 steps, then a resume to 6."""
+    config = dict(dataset="dsprites", steps_per_epoch=3, checkpoint_every=1, image_every=100, batch_size=8,
+                  latent_spec="cont=2,disc=2")
+    whole = train_lib.train(_config(tmp_path / "whole", steps=6, **config))["model"]
+    train_lib.train(_config(tmp_path / "parts", steps=4, **config))
+    resumed = train_lib.train(_config(tmp_path / "parts", steps=6, **config))["model"]
+    for got, want in zip(resumed.get_weights(), whole.get_weights()):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_resuming_on_another_dataset_warns_and_records_it(ten_steps, tmp_path, small_data, caplog):
