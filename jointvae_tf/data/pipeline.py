@@ -77,7 +77,9 @@ def batch_indices(num_examples, batch_size, shuffle, seed, start=None):
     def epoch_batches(epoch):
         order = tf.range(num_examples, dtype=tf.int64)
         if shuffle:
-            order = tf.random.experimental.stateless_shuffle(order, seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+            # Philox named, not auto_select's per-device choice: the same order on any machine.
+            order = tf.random.experimental.stateless_shuffle(
+                order, seed=tf.stack([tf.constant(seed, tf.int64), epoch]), alg="philox")
         return tf.data.Dataset.from_tensor_slices(tf.reshape(order[:per_epoch * batch_size], [per_epoch, batch_size]))
 
     epochs = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max)
