@@ -444,9 +444,13 @@ def image_folder_dataset(folder, batch_size=64, shuffle=True, seed=0, image_size
     folder = os.fspath(folder)
     pipeline.check_batch_size(batch_size)
     pipeline.check_channels(channels)
-    files = list_images(folder)
+
+    def scan():
+        found = list_images(folder)
+        return found, _folder_channels(folder, found, channels)
+
+    files, channels = pipeline.load_once(("folder", os.path.abspath(folder), channels), scan)
     pipeline.check_enough_examples(len(files), batch_size, f"folder {folder}")
-    channels = _folder_channels(folder, files, channels)
 
     def load(path):
         image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)

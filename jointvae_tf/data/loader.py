@@ -70,7 +70,10 @@ def _dsprites(split, manual_dir, batch_size, shuffle, seed, with_labels, image_s
     if archive is None and manual_dir:
         candidate = os.path.join(os.fspath(manual_dir), dsprites_lib.ARCHIVE_FILENAME)
         archive = candidate if os.path.isfile(candidate) else None
-    data = dsprites_lib.DSprites.from_npz(archive) if archive else dsprites_lib.DSprites()
+    data = pipeline.load_once(
+        ("dsprites", os.path.abspath(archive) if archive else None),
+        lambda: dsprites_lib.DSprites.from_npz(archive) if archive else dsprites_lib.DSprites(),
+    )
     return data.dataset(batch_size=batch_size, shuffle=shuffle, seed=seed, with_labels=with_labels, start=start)
 
 
@@ -133,9 +136,11 @@ def load_dataset(name, split="train", data_dir=None, manual_dir=None, batch_size
         if os.path.isfile(path) and _is_dsprites_archive(path):
             return _dsprites(split, None, batch_size, shuffle, seed, with_labels, image_size, channels, archive=path,
                              start=start)
-        images, labels = files.load_npz(path, split)
-    else:
-        images, labels = files.load_idx(path, split)
-    size = image_size or default_image_size(*images.shape[1:3])
-    images = pipeline.resize_array(images, size, channels=channels)
+
+    def read():
+        images, labels = files.load_npz(path, split) if kind == "npz" else files.load_idx(path, split)
+        size = image_size or default_image_size(*images.shape[1:3])
+        return pipeline.resize_array(images, size, channels=channels), labels
+
+    images, labels = pipeline.load_once((kind, os.path.abspath(path), split, image_size, channels), read)
     return pipeline.array_dataset(images, labels, batch_size, shuffle, seed, with_labels, source=name, start=start)

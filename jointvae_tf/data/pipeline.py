@@ -10,12 +10,45 @@ Training reads a stream (`start` given): epoch after epoch, epoch e in the order
 permutation drawn from (seed, e) alone, so the batch at any position is known without
 reading the ones before it, and a run resumed at step s reads exactly the batches the
 uninterrupted run would have (`batch_indices`).
+
+Within `loading_once()`, a source read for one dataset (decoded arrays, a folder's
+checked file list, the dSprites archive) is reused by the next dataset built from it:
+training builds one epoch (for its size and example pictures) and then the stream,
+from one copy of the images.
 """
+
+import contextlib
 
 import numpy as np
 import tensorflow as tf
 
 AUTOTUNE = tf.data.AUTOTUNE
+_loaded = None  # {key: source} inside `loading_once()`, else None (nothing kept)
+
+
+@contextlib.contextmanager
+def loading_once():
+    """Inside it, `load_once` reads each source once and hands out the same copy after.
+
+    Outside, nothing is kept: a later call reads the files again (they may have changed).
+    Nested uses share the outermost one's sources.
+    """
+    global _loaded
+    outer = _loaded
+    _loaded = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _loaded = outer
+
+
+def load_once(key, load):
+    """`load()`, or inside `loading_once()` the result of the first call with this hashable `key`."""
+    if _loaded is None:
+        return load()
+    if key not in _loaded:
+        _loaded[key] = load()
+    return _loaded[key]
 
 
 def check_batch_size(batch_size):

@@ -199,7 +199,11 @@ def tfds_dataset(name, split="train", data_dir=None, manual_dir=None, batch_size
                 dataset = dataset.skip(start * batch_size)
         return pipeline.finish(dataset, batch_size, shuffle, stream_seed, buffer, with_labels)
     # Decoded once (a few seconds for MNIST's 60,000 images), then gathered by shuffled indices.
-    images, labels = zip(*dataset.batch(8192).as_numpy_iterator(), strict=True)
-    images = pipeline.resize_array(np.concatenate(images), size)
-    return pipeline.array_dataset(images, np.concatenate(labels), batch_size, shuffle, seed, with_labels,
+    def decode():
+        images, labels = zip(*dataset.batch(8192).as_numpy_iterator(), strict=True)
+        return pipeline.resize_array(np.concatenate(images), size), np.concatenate(labels)
+
+    key = ("tfds", name, split, os.path.abspath(builder.data_dir), size, channels)
+    images, labels = pipeline.load_once(key, decode)
+    return pipeline.array_dataset(images, labels, batch_size, shuffle, seed, with_labels,
                                   source=f"{name}[{split}]", start=start)

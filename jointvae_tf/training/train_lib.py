@@ -168,9 +168,13 @@ def train(config: TrainConfig) -> dict[str, Any]:
     (Ctrl-C) end the run at the next step with a checkpoint saved; the summary then has
     "interrupted": the signal's name (the binary exits non-zero).
     """
+    from jointvae_tf.data import pipeline
+
     validate(config)
     model_dir = checkpoints.prepare_model_dir(_worker_dir(config.model_dir))
-    with checkpoints.ModelDirLock(model_dir), jv_callbacks.StopOnSignal() as stop_on_signal:
+    # The data are read once: the first epoch (size, example pictures) and the stream share them.
+    with checkpoints.ModelDirLock(model_dir), jv_callbacks.StopOnSignal() as stop_on_signal, \
+            pipeline.loading_once():
         return _train_locked(config, model_dir, stop_on_signal)
 
 

@@ -82,6 +82,52 @@ def test_npz_sizes_and_labels(tmp_path):
         jd.load_dataset(f"npz:{tmp_path / 'nothing.npz'}")
 
 
+def _count_calls(monkeypatch, module, name):
+    calls = []
+    original = getattr(module, name)
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def test_inside_loading_once_a_source_is_read_once(tmp_path, monkeypatch):
+    """Training builds one epoch and then the stream: one read of the file, the same batches."""
+    from jointvae_tf.data import files, pipeline
+
+    path = tmp_path / "small.npz"
+    np.savez(path, x_train=np.random.RandomState(0).randint(0, 256, (40, 28, 28), dtype=np.uint8))
+    for index in range(3):
+        Image.fromarray(np.full((9, 9), 80 * index, np.uint8)).save(tmp_path / f"{index}.png")
+    npz_reads = _count_calls(monkeypatch, files, "load_npz")
+    folder_scans = _count_calls(monkeypatch, files, "list_images")
+
+    def batches(name, start, batch_size=8):
+        return np.stack([b.numpy() for b in jd.load_dataset(name, batch_size=batch_size, start=start).take(4)])
+
+    apart = [batches(f"npz:{path}", None), batches(f"npz:{path}", 2)]
+    assert len(npz_reads) == 2
+    with pipeline.loading_once():
+        together = [batches(f"npz:{path}", None), batches(f"npz:{path}", 2)]
+        assert len(npz_reads) == 3
+        batches(f"npz:{path}", None, batch_size=4)  # the same source: read already
+        batches(f"npz:{path}", None), batches(f"npz:{path}", None)
+        assert len(npz_reads) == 3
+        jd.load_dataset(f"npz:{path}", batch_size=8, image_size=16)  # another size: other arrays
+        assert len(npz_reads) == 4
+        batches(f"folder:{tmp_path}", None, batch_size=3), batches(f"folder:{tmp_path}", 1, batch_size=3)
+        assert len(folder_scans) == 1
+        with pytest.raises(ValueError, match="has 3 images, fewer than batch_size=64"):
+            jd.load_dataset(f"folder:{tmp_path}")  # a scanned folder is still checked against the batch
+    for got, want in zip(together, apart):
+        np.testing.assert_array_equal(got, want)
+    batches(f"npz:{path}", None)  # outside, nothing is kept: the file may have changed
+    assert len(npz_reads) == 5
+
+
 def test_folder(tmp_path):
     for i in range(4):
         Image.fromarray(np.full((50, 70, 3), 60 * i, np.uint8)).save(tmp_path / f"{i}.jpg")

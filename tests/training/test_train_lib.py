@@ -100,6 +100,19 @@ def test_a_resumed_run_reads_the_data_of_the_uninterrupted_one_and_ends_with_its
         np.testing.assert_array_equal(got, want)
 
 
+def test_a_run_reads_its_data_once(tmp_path, monkeypatch):
+    """One epoch (size, example pictures) and the stream come from one read of the file."""
+    from jointvae_tf.data import files
+
+    path = tmp_path / "digits.npz"
+    np.savez(path, x_train=np.random.RandomState(0).randint(0, 256, (48, 28, 28), dtype=np.uint8))
+    reads = []
+    original = files.load_npz
+    monkeypatch.setattr(files, "load_npz", lambda *args: reads.append(args) or original(*args))
+    summary = train_lib.train(_config(tmp_path, dataset=f"npz:{path}", steps=4, checkpoint_every=2))
+    assert summary["step"] == 4 and len(reads) == 1
+
+
 def test_resuming_on_another_dataset_warns_and_records_it(ten_steps, tmp_path, small_data, caplog):
     shutil.copytree(ten_steps, str(tmp_path / "run"))
     with caplog.at_level("WARNING", logger="jointvae_tf"):
