@@ -91,7 +91,7 @@ PAPER = {
 }
 EPOCH_KEYS = {
     "mnist": ("reconstruction_loss", "kl_continuous", "kl_discrete", "discrete_accuracy", "discrete_accuracy_majority",
-              "test_reconstruction_loss"),
+              "test_reconstruction_loss", "test_prototype_nll"),
     "dsprites": ("reconstruction_loss", "kl_continuous", "kl_discrete", "factor_vae_score", "mig",
                  "dci_disentanglement", "sap_score", "discrete_accuracy"),
 }

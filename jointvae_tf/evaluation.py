@@ -8,7 +8,11 @@
 
   reconstruction     reconstruction loss under the model's likelihood (Bernoulli unless trained
                      with another; nats per image, summed over pixels) of the
-                     posterior mode, with KL_z and KL_c, on the evaluation images
+                     posterior mode, with KL_z and KL_c, on the evaluation images; with
+                     discrete latents also "prototype_nll": the same loss of each image under
+                     its category's prototype (z = 0, the prior's mean, and the one-hot argmax
+                     of each discrete latent), a label-free reading of how well the categories
+                     alone describe the images
   discrete_accuracy  argmax of each discrete latent against class labels (mnist and other
                      labelled data: the test split; dsprites: the shape factor of sampled
                      images), after the best one-to-one renaming of categories ("hungarian",
@@ -191,23 +195,31 @@ def labelled_images(dataset_name: str, data_dir=None, manual_dir=None, num_image
 
 # ------------------------------------------------------------------------------ passes
 def _batch_pass_fn(model: JointVAE):
-    """A tf.function: images -> (recon loss sum, KL_z sums [cont], KL_c sums [num_discrete], [categories_i])."""
+    """A tf.function: images -> (recon loss sum, prototype NLL sum, KL_z sums [cont], KL_c sums [num_discrete],
+    [categories_i]).
+
+    The reconstruction decodes the posterior mode (continuous means, one-hot argmax categories); the
+    prototype decodes z = 0 with the same categories (0 when the model has no discrete latent).
+    """
     height, width, channels = model.image_shape
+
+    def nll_sum(images, latent):
+        logits = model.decoder_logits(latent, training=False)
+        return tf.reduce_sum(losses.negative_log_likelihood(images, logits, model.likelihood))
 
     @tf.function(input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32)])
     def batch_pass(images):
         out = model.encode(images)
-        parts = [out["mean"]] if model.latent_spec.continuous else []
-        parts += [tf.one_hot(tf.argmax(l, axis=-1), tf.shape(l)[-1]) for l in out["logits"]]
-        latent = tf.concat(parts, axis=-1)
-        recon_logits = model.decoder_logits(latent, training=False)
-        per_pixel = losses.negative_log_likelihood(images, recon_logits, model.likelihood)
-        recon = tf.reduce_sum(per_pixel)
+        one_hots = [tf.one_hot(tf.argmax(l, axis=-1), tf.shape(l)[-1]) for l in out["logits"]]
+        continuous = [out["mean"]] if model.latent_spec.continuous else []
+        recon = nll_sum(images, tf.concat(continuous + one_hots, axis=-1))
+        prototype = (nll_sum(images, tf.concat([tf.zeros_like(c) for c in continuous] + one_hots, axis=-1))
+                     if one_hots else tf.constant(0.0))
         n = tf.cast(tf.shape(images)[0], tf.float32)
         kl_z = losses.kl_normal(out["mean"], out["log_var"]) * n if model.latent_spec.continuous else tf.zeros([0])
         kl_c = losses.kl_categorical_uniform(out["logits"]) * n if out["logits"] else tf.zeros([0])
         categories = [tf.argmax(l, axis=-1) for l in out["logits"]]
-        return recon, kl_z, kl_c, categories
+        return recon, prototype, kl_z, kl_c, categories
 
     return batch_pass
 
@@ -228,11 +240,12 @@ def encode_fn(model: JointVAE):
 def image_pass(model: JointVAE, batches: Iterable) -> dict[str, Any]:
     """Runs the model over batches of images or (images, labels); returns sums and collected arrays.
 
-    Returns {"num_images", "reconstruction_loss", "kl_continuous", "kl_discrete" (means per image),
+    Returns {"num_images", "reconstruction_loss", "prototype_nll" (None without discrete latents),
+    "kl_continuous", "kl_discrete" (means per image),
     "kl_continuous_per_dim" [cont], "kl_discrete_per_latent" [num_discrete] (idem), "categories": [int [n]] per discrete latent, "labels": int [n] or None, "examples": first images}.
     """
     batch_pass = _batch_pass_fn(model)
-    totals = np.zeros(1)
+    totals = np.zeros(2)  # reconstruction, prototype NLL
     kl_z_sums = np.zeros(model.latent_spec.continuous)
     kl_c_sums = np.zeros(model.latent_spec.num_discrete)
     num = 0
@@ -243,8 +256,8 @@ def image_pass(model: JointVAE, batches: Iterable) -> dict[str, Any]:
         images = tf.convert_to_tensor(images, tf.float32)
         if examples is None:
             examples = images[:NUM_EXAMPLE_IMAGES].numpy()
-        recon, kl_z, kl_c, cats = batch_pass(images)
-        totals += float(recon)
+        recon, prototype, kl_z, kl_c, cats = batch_pass(images)
+        totals += [float(recon), float(prototype)]
         kl_z_sums += kl_z.numpy()
         kl_c_sums += kl_c.numpy()
         num += int(images.shape[0])
@@ -257,6 +270,7 @@ def image_pass(model: JointVAE, batches: Iterable) -> dict[str, Any]:
     return {
         "num_images": num,
         "reconstruction_loss": totals[0] / num,
+        "prototype_nll": totals[1] / num if model.latent_spec.num_discrete else None,
         "kl_continuous": float(kl_z_sums.sum()) / num,
         "kl_discrete": float(kl_c_sums.sum()) / num,
         "kl_continuous_per_dim": (kl_z_sums / num).tolist(),
@@ -361,8 +375,9 @@ def evaluate(
         results["settings"]["evaluation_images"] = split
         out["num_evaluation_images"] = float(passed["num_images"])
         if "reconstruction" in requested:
-            for key in ("reconstruction_loss", "kl_continuous", "kl_discrete"):
-                out[key] = float(passed[key])
+            for key in ("reconstruction_loss", "kl_continuous", "kl_discrete", "prototype_nll"):
+                if passed[key] is not None:
+                    out[key] = float(passed[key])
             results["per_latent"] = {key: passed[key] for key in ("kl_continuous_per_dim", "kl_discrete_per_latent")}
         if "discrete_accuracy" in requested:
             if not model.latent_spec.num_discrete:
@@ -422,13 +437,14 @@ def measurement_row(results: dict[str, Any]) -> dict[str, Any]:
     """`evaluate`'s results as one flat row of numbers, as bench/reproduce.py records an epoch.
 
     The held-out terms get a "test_" prefix (test_reconstruction_loss, test_kl_continuous,
-    test_kl_discrete: the training averages keep the plain names), and the KL per latent
+    test_kl_discrete, test_prototype_nll: the training averages keep the plain names), and the KL per latent
     dimension comes as test_kl_continuous_per_dim / test_kl_discrete_per_latent lists.
     """
     row = dict(results["metrics"])
     if "reconstruction_loss" in row:
-        for key in ("reconstruction_loss", "kl_continuous", "kl_discrete"):
-            row[f"test_{key}"] = row.pop(key)
+        for key in ("reconstruction_loss", "kl_continuous", "kl_discrete", "prototype_nll"):
+            if key in row:
+                row[f"test_{key}"] = row.pop(key)
     for key, per_latent in results.get("per_latent", {}).items():
         row[f"test_{key}"] = [round(float(v), 5) for v in per_latent]
     return row
