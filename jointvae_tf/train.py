@@ -36,7 +36,7 @@ flags.DEFINE_string("likelihood", "bernoulli", "Decoder likelihood p(x | z): ber
                     "continuous_bernoulli (normalised on [0, 1]).")
 flags.DEFINE_integer("batch_size", None, "Global batch size (split across replicas).")
 flags.DEFINE_float("learning_rate", None, "Adam learning rate.")
-flags.DEFINE_integer("steps", None, "Total training steps (default: the preset's, e.g. 40,000 for dsprites_fast, "
+flags.DEFINE_integer("steps", None, "Total training steps (default: the preset's, e.g. 30,000 for dsprites_fast, "
                      "else the longest capacity schedule).")
 flags.DEFINE_integer("epochs", None, "Total epochs (instead of --steps).")
 flags.DEFINE_integer("steps_per_epoch", None, "Steps per Keras epoch (default: one pass over finite data, else 1000).")

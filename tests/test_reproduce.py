@@ -92,14 +92,14 @@ def test_a_preset_sets_the_default_epochs_and_a_preset_of_another_dataset_is_one
     import json
 
     cases = [["--dataset=dsprites", "--preset=dsprites_fast"],
-             ["--dataset=dsprites", "--preset=dsprites_fast", "--steps_per_epoch=3000"],
+             ["--dataset=dsprites", "--preset=dsprites_fast", "--steps_per_epoch=4000"],
              ["--dataset=dsprites"], ["--dataset=mnist"],
              ["--dataset=dsprites", "--preset=mnist", f"--model_dir={tmp_path / 'run'}"]]
     result = subprocess.run([sys.executable, "-c", _SETTINGS_SCRIPT, os.path.dirname(SCRIPT), json.dumps(cases)],
                             env=_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    fast, fast_3000, reference, mnist, bad = json.loads(result.stdout.strip().splitlines()[-1])
-    assert (fast, fast_3000) == (40, 14)  # dsprites_fast's 40,000 steps in epochs of 1,000 / 3,000
+    fast, fast_4000, reference, mnist, bad = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (fast, fast_4000) == (30, 8)  # dsprites_fast's 30,000 steps in epochs of 1,000 / 4,000 (the last one whole)
     assert reference is None  # the reference dSprites recipe: give --epochs or --minutes
     assert mnist == 10
     assert bad == [1, "reproduce: error: --preset=mnist is not a dsprites recipe: use one of dsprites, dsprites_fast\n"]

@@ -20,16 +20,16 @@ def test_reference_hyperparameters():
     assert all(p.batch_size == 64 for p in presets.PRESETS.values())
 
 
-def test_dsprites_fast_is_the_dsprites_model_on_a_40k_step_schedule():
+def test_dsprites_fast_is_the_dsprites_model_on_a_30k_step_schedule():
     from jointvae_tf.training import train_lib
 
     fast, reference = presets.preset_for("dsprites_fast"), presets.preset_for("dsprites")
     assert (fast.image_shape, fast.latent_spec, fast.learning_rate) == \
         (reference.image_shape, reference.latent_spec, reference.learning_rate)
     assert fast.cont_capacity == jv.Capacity(5, 25, 30000, 100) and fast.disc_capacity == jv.Capacity(0, 1.1, 30000, 100)
-    assert (fast.steps, reference.steps) == (40000, None)
+    assert (fast.steps, reference.steps) == (30000, None)
     # Unset --steps: the preset's own length; else the longest capacity schedule, as before.
-    for preset, steps in (("dsprites_fast", 40000), (None, 300000)):
+    for preset, steps in (("dsprites_fast", 30000), (None, 300000)):
         config = train_lib.TrainConfig(dataset="dsprites", preset=preset)
         resolved = train_lib.resolve(config, (64, 64, 1))
         assert train_lib._total_steps(config, resolved, -1)[0] == steps
