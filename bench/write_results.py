@@ -16,10 +16,12 @@ Reads each run's reproduce.json ("per_epoch" rows, "final", "paper", "reference"
   traverse_continuous.png,    latent traversals of the picked model (`jointvae_tf.viz`)
   traverse_discrete_<i>.png
 
-The pick uses no labels: `--pick=held_out_loss` (the only criterion) takes the run with the lowest
-final held-out negative ELBO, test_reconstruction_loss + test_kl_continuous + test_kl_discrete
-(nats per test image), from reproduce.json's "final" or, without one, its last epoch row. A
-non-finite loss is never picked. `--ship` packs the picked model with `jointvae_tf.pretrained.pack`
+The pick uses no labels. `--pick=held_out_loss` (the default) takes the run with the lowest final
+held-out negative ELBO, test_reconstruction_loss + test_kl_continuous + test_kl_discrete (nats per
+test image); `--pick=prototype_nll` the run with the lowest final test_prototype_nll (each test
+image's NLL under its category's prototype, `jointvae_tf.evaluation.image_pass`: how well the
+discrete latent alone explains the images). Both read reproduce.json's "final" or, without one, its
+last epoch row; a non-finite value is never picked. `--ship` packs the picked model with `jointvae_tf.pretrained.pack`
 (float16 weights by default) and measures the packed file again, with the picked run's final
 measurement settings (its data, seed, metrics and sample sizes; `--data` to read the data from
 elsewhere): the card's and metrics.json's "shipped_metrics" are those of the weights that ship.
@@ -50,7 +52,11 @@ HELD_OUT_TERMS = ("test_reconstruction_loss", "test_kl_continuous", "test_kl_dis
 PICKS = {
     "held_out_loss": "lowest final held-out negative ELBO (test reconstruction loss + KL_z + KL_c, nats per "
                      "test image): chosen without labels, so the main metric does not choose its own winner",
+    "prototype_nll": "lowest final prototype NLL (nats per test image under its most probable category's "
+                     "prototype, decoded at z = 0): chosen without labels, by how well the discrete latent alone "
+                     "explains the test images",
 }
+PICK_NAMES = {"held_out_loss": "held-out loss", "prototype_nll": "prototype NLL"}
 # Settings every seed of one recipe shares (config.json keys; "model." for the model section).
 RECIPE_KEYS = ("preset", "batch_size", "learning_rate", "steps_per_epoch", "model.image_shape",
                "model.latent_spec", "model.temperature", "model.cont_capacity", "model.disc_capacity",
@@ -104,6 +110,17 @@ class Run:
                                "the held-out loss needs them (a run of bench/reproduce.py measures them)")
         total = float(sum(self.final[key] for key in HELD_OUT_TERMS))
         return total if math.isfinite(total) else math.inf
+
+    def criterion_value(self, criterion: str) -> float:
+        """The final measurement's value of a PICKS criterion (lower is better); infinity when not finite."""
+        if criterion == "held_out_loss":
+            return self.held_out_loss
+        value = self.final.get("test_prototype_nll")
+        if not isinstance(value, (int, float)):
+            raise ResultsError(f"{self.model_dir}: {REPORT_FILE} {self.final_source} has no test_prototype_nll: "
+                               "--pick=prototype_nll needs it (run the run's bench/reproduce.py command again: "
+                               "a finished run is measured again)")
+        return float(value) if math.isfinite(value) else math.inf
 
     def recipe(self) -> dict[str, Any]:
         values = {}
@@ -173,10 +190,10 @@ def pick_run(runs: list[Run], criterion: str = "held_out_loss") -> Run:
     """The run to ship by `criterion` (see PICKS); ResultsError when unknown or when no run qualifies."""
     if criterion not in PICKS:
         raise ResultsError(f"--pick={criterion!r} is not a criterion: allowed: {', '.join(PICKS)}")
-    losses = [run.held_out_loss for run in runs]
-    best = min(range(len(runs)), key=lambda i: losses[i])
-    if not math.isfinite(losses[best]):
-        raise ResultsError("no run has a finite held-out loss: nothing to pick")
+    values = [run.criterion_value(criterion) for run in runs]
+    best = min(range(len(runs)), key=lambda i: values[i])
+    if not math.isfinite(values[best]):
+        raise ResultsError(f"no run has a finite {PICK_NAMES[criterion]}: nothing to pick")
     return runs[best]
 
 
@@ -209,7 +226,8 @@ def metrics_summary(name: str, runs: list[Run], picked: Run, criterion: str) -> 
         "main_metric": main,
         "recipe": picked.recipe(),
         "pick": {"criterion": criterion, "description": PICKS[criterion], "seed": picked.seed,
-                 "run": picked.label, "held_out_loss": picked.held_out_loss},
+                 "run": picked.label, "value": picked.criterion_value(criterion),
+                 "held_out_loss": picked.held_out_loss},
         "paper": picked.report.get("paper"),
         main: _median_min_max([run.final.get(main) for run in runs]),
         "runs": [{"seed": run.seed, "run": run.label, "step": run.step, "measured": run.final_source,
@@ -260,13 +278,14 @@ def model_card(summary: dict[str, Any], runs: list[Run], picked: Run, pictures: 
                      + ", ".join(f"{key} {_number(value, 5)}" for key, value in sorted(
                          summary.get("shipped_metrics", {}).items()) if isinstance(value, (int, float))))
     lines += ["", "## Every seed", "",
-              f"| seed | run | step | {main} | test recon | test KL_z | test KL_c | held-out loss | CPU min "
-              "| measured |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              f"| seed | run | step | {main} | test recon | test KL_z | test KL_c | held-out loss | prototype NLL "
+              "| CPU min | measured |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for run in runs:
         mark = " (picked)" if run is picked else ""
         cells = [f"{run.seed}{mark}", run.label, _number(run.step), _number(run.final.get(main)),
                  *(_number(run.final.get(key), 5) for key in HELD_OUT_TERMS), _number(run.held_out_loss, 5),
+                 _number(run.final.get("test_prototype_nll"), 5),
                  _number(run.cpu_seconds / 60 if run.cpu_seconds else None, 3), run.final_source]
         lines.append("| " + " | ".join(cells) + " |")
     reference = summary.get("reference")
@@ -276,7 +295,7 @@ def model_card(summary: dict[str, Any], runs: list[Run], picked: Run, pictures: 
                   f"{_number(reference.get('test_reconstruction_loss'), 5)}."]
     lines += ["", "## The pick", "",
               f"Seed {pick['seed']} ({pick['run']}), by `--pick={pick['criterion']}`: {pick['description']}. "
-              f"Its held-out loss: {_number(pick['held_out_loss'], 6)} nats.",
+              f"Its {PICK_NAMES[pick['criterion']]}: {_number(pick['value'], 6)} nats.",
               "", "## Pictures", "", "![learning curves](curves.png)", ""]
     lines += [f"![{os.path.splitext(p)[0]}]({p})" for p in pictures]
     return "\n".join(lines) + "\n"
@@ -460,7 +479,8 @@ def define_flags():
 
     flags.DEFINE_string("name", None, "Name of the results (results/<name>/) and of the shipped model, e.g. mnist.")
     flags.DEFINE_string("runs", None, "Comma-separated model_dirs written by bench/reproduce.py, one per seed.")
-    flags.DEFINE_string("pick", "held_out_loss", f"How to choose the run to ship: {', '.join(PICKS)}.")
+    flags.DEFINE_string("pick", "held_out_loss", f"How to choose the run to ship, without labels: "
+                        f"{', '.join(PICKS)}.")
     flags.DEFINE_string("results_dir", DEFAULT_RESULTS_DIR, "Folder of the results/<name>/ folders.")
     flags.DEFINE_bool("ship", False, "Also pack the picked model into jointvae_tf/pretrained/<name>/.")
     flags.DEFINE_string("pretrained_root", None, "Where --ship packs (default: the package's pretrained folder, "

@@ -28,6 +28,8 @@ PAPER = {"discrete_accuracy": 0.887, "note": "Dupont 2018, Table 1"}
 # the lowest held-out loss (recon + 5 + 2): seed 1 must be picked. Seed 2 predates the per-latent KL and
 # has no "final" (its last epoch row counts).
 RUNS = {0: (0.90, 200.0), 1: (0.60, 150.0), 2: (0.70, 180.0)}
+# The final prototype NLL of seeds 0 and 1 (seed 2 predates it): by it, seed 0 is the pick.
+PROTOTYPE_NLL = {0: 280.0, 1: 300.0}
 
 
 def _rows(accuracy, recon, per_latent):
@@ -76,7 +78,7 @@ def runs(tmp_path_factory):
         report = {"dataset": "mnist", "data": data, "seed": seed, "is_preset": True, "paper": PAPER,
                   "per_epoch": rows, "final_metric_sizes": {}}
         if seed != 2:
-            report["final"] = {**rows[-1], "step": 30}
+            report["final"] = {**rows[-1], "step": 30, "test_prototype_nll": PROTOTYPE_NLL[seed]}
             report["reference"] = {"discrete_accuracy": 0.8872, "test_reconstruction_loss": 140.0,
                                    "model": "/machine/reference_models/mnist", "kind": "pytorch_reference"}
         checkpoints.write_json_atomic(os.path.join(model_dir, "reproduce.json"), report)
@@ -133,6 +135,21 @@ def test_the_model_card(written):
     assert "![traverse_continuous](traverse_continuous.png)" in card
 
 
+def test_the_prototype_nll_pick_takes_the_lowest_and_names_a_run_without_it(runs, tmp_path):
+    summary = write_results.write_results(runs[:2], "mnist", str(tmp_path), pick="prototype_nll")
+    assert summary["pick"]["criterion"] == "prototype_nll" and summary["pick"]["seed"] == 0
+    assert summary["pick"]["value"] == pytest.approx(280.0)
+    assert summary["pick"]["held_out_loss"] == pytest.approx(207.0)  # not the lower held-out loss (seed 1)
+    card = open(os.path.join(str(tmp_path), "mnist", "README.md")).read()
+    assert "by `--pick=prototype_nll`: lowest final prototype NLL" in card
+    assert "Its prototype NLL: 280 nats." in card
+    assert "| 0 (picked) | mnist_s0 | 30 | 0.9 | 200 | 5 | 2 | 207 | 280 |" in card
+    with pytest.raises(ValueError, match=r"mnist_s2: reproduce.json last_epoch has no test_prototype_nll: "
+                                         r"--pick=prototype_nll needs it"):
+        write_results.write_results(runs, "mnist", str(tmp_path / "other"), pick="prototype_nll")
+    assert not os.path.exists(tmp_path / "other")
+
+
 def test_ship_packs_the_picked_run(written, runs):
     _, root, summary = written
     assert pretrained.available(root) == ["mnist"]
@@ -168,7 +185,8 @@ def test_bad_inputs_are_one_line(runs, tmp_path, monkeypatch):
     results = str(tmp_path / "results")
     with pytest.raises(ValueError, match=r"run .*nowhere not found: --runs takes model_dirs"):
         write_results.write_results([runs[0], str(tmp_path / "nowhere")], "mnist", results)
-    with pytest.raises(ValueError, match=r"--pick='accuracy' is not a criterion: allowed: held_out_loss"):
+    with pytest.raises(ValueError, match=r"--pick='accuracy' is not a criterion: allowed: held_out_loss, "
+                                         r"prototype_nll$"):
         write_results.write_results(runs, "mnist", results, pick="accuracy")
     with pytest.raises(ValueError, match=r"both have seed 0: give one run per seed"):
         write_results.write_results([runs[0], runs[0]], "mnist", results)
