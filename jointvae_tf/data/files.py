@@ -96,19 +96,8 @@ def _find_idx(folder, split, kind):
     return None
 
 
-def load_idx(path, split="train"):
-    """Images (and labels, when found) from IDX files.
-
-    Args:
-      path: an images file (its labels are the sibling file named with
-        `labels-idx1` for `images-idx3`), or a folder holding
-        `{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`, of which `split`
-        ("train" or "test") picks one pair.
-      split: with a folder, the split; with a file, it must stay "train".
-
-    Returns:
-      (images uint8 [N, H, W, C], labels int64 [N] or None).
-    """
+def idx_paths(path, split="train"):
+    """(images file, labels file or None) that `load_idx(path, split)` reads; its errors for a bad path or split."""
     path = os.fspath(path)
     if tf.io.gfile.isdir(path):
         images_path = _find_idx(path, split, "images")
@@ -123,6 +112,23 @@ def load_idx(path, split="train"):
         images_path = path
         sibling = os.path.join(os.path.dirname(path), os.path.basename(path).replace("images-idx3", "labels-idx1"))
         labels_path = sibling if sibling != path and tf.io.gfile.exists(sibling) else None
+    return images_path, labels_path
+
+
+def load_idx(path, split="train"):
+    """Images (and labels, when found) from IDX files.
+
+    Args:
+      path: an images file (its labels are the sibling file named with
+        `labels-idx1` for `images-idx3`), or a folder holding
+        `{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`, of which `split`
+        ("train" or "test") picks one pair.
+      split: with a folder, the split; with a file, it must stay "train".
+
+    Returns:
+      (images uint8 [N, H, W, C], labels int64 [N] or None).
+    """
+    images_path, labels_path = idx_paths(path, split)
     images = read_idx(images_path)
     if images.ndim == 3:
         images = images[..., None]

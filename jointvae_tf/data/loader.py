@@ -77,6 +77,16 @@ def _dsprites(split, manual_dir, batch_size, shuffle, seed, with_labels, image_s
     return data.dataset(batch_size=batch_size, shuffle=shuffle, seed=seed, with_labels=with_labels, start=start)
 
 
+def _fingerprint(kind, path, split):
+    """The state of the files an npz or IDX source reads (`pipeline.load_once`); None when one is missing."""
+    try:
+        paths = [path] if kind == "npz" else [p for p in files.idx_paths(path, split) if p is not None]
+    except (FileNotFoundError, ValueError):
+        return None  # the read names the problem
+    fingerprints = [pipeline.files_fingerprint(p) for p in paths]
+    return None if None in fingerprints else tuple(fingerprints)
+
+
 def load_dataset(name, split="train", data_dir=None, manual_dir=None, batch_size=64, shuffle=True, seed=0,
                  with_labels=False, *, image_size=None, channels=None, start=None):
     """A shuffled, batched, prefetched dataset of images at the size the model takes.
@@ -142,5 +152,6 @@ def load_dataset(name, split="train", data_dir=None, manual_dir=None, batch_size
         size = image_size or default_image_size(*images.shape[1:3])
         return pipeline.resize_array(images, size, channels=channels), labels
 
-    images, labels = pipeline.load_once((kind, os.path.abspath(path), split, image_size, channels), read)
+    images, labels = pipeline.load_once((kind, os.path.abspath(path), split, image_size, channels), read,
+                                        fingerprint=_fingerprint(kind, path, split))
     return pipeline.array_dataset(images, labels, batch_size, shuffle, seed, with_labels, source=name, start=start)

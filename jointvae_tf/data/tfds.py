@@ -204,6 +204,6 @@ def tfds_dataset(name, split="train", data_dir=None, manual_dir=None, batch_size
         return pipeline.resize_array(np.concatenate(images), size), np.concatenate(labels)
 
     key = ("tfds", name, split, os.path.abspath(builder.data_dir), size, channels)
-    images, labels = pipeline.load_once(key, decode)
+    images, labels = pipeline.load_once(key, decode, fingerprint=pipeline.files_fingerprint(builder.data_dir))
     return pipeline.array_dataset(images, labels, batch_size, shuffle, seed, with_labels,
                                   source=f"{name}[{split}]", start=start)

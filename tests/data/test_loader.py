@@ -94,8 +94,10 @@ def _count_calls(monkeypatch, module, name):
     return calls
 
 
-def test_inside_loading_once_a_source_is_read_once(tmp_path, monkeypatch):
-    """Training builds one epoch and then the stream: one read of the file, the same batches."""
+def test_array_sources_are_kept_while_unchanged_and_folders_scanned_once_per_run(tmp_path, monkeypatch):
+    """An npz or IDX source is read once per process while its files are unchanged (TensorFlow keeps the
+    arrays of every dataset built from it anyway); a changed file is read again. A folder's scan is
+    reused inside `loading_once()` only (training builds one epoch and then the stream)."""
     from jointvae_tf.data import files, pipeline
 
     path = tmp_path / "small.npz"
@@ -108,24 +110,47 @@ def test_inside_loading_once_a_source_is_read_once(tmp_path, monkeypatch):
     def batches(name, start, batch_size=8):
         return np.stack([b.numpy() for b in jd.load_dataset(name, batch_size=batch_size, start=start).take(4)])
 
-    apart = [batches(f"npz:{path}", None), batches(f"npz:{path}", 2)]
+    first = [batches(f"npz:{path}", None), batches(f"npz:{path}", 2)]
+    batches(f"npz:{path}", None, batch_size=4)
+    assert len(npz_reads) == 1
+    jd.load_dataset(f"npz:{path}", batch_size=8, image_size=16)  # another size: other arrays
     assert len(npz_reads) == 2
     with pipeline.loading_once():
-        together = [batches(f"npz:{path}", None), batches(f"npz:{path}", 2)]
-        assert len(npz_reads) == 3
-        batches(f"npz:{path}", None, batch_size=4)  # the same source: read already
-        batches(f"npz:{path}", None), batches(f"npz:{path}", None)
-        assert len(npz_reads) == 3
-        jd.load_dataset(f"npz:{path}", batch_size=8, image_size=16)  # another size: other arrays
-        assert len(npz_reads) == 4
+        again = [batches(f"npz:{path}", None), batches(f"npz:{path}", 2)]
         batches(f"folder:{tmp_path}", None, batch_size=3), batches(f"folder:{tmp_path}", 1, batch_size=3)
         assert len(folder_scans) == 1
         with pytest.raises(ValueError, match="has 3 images, fewer than batch_size=64"):
             jd.load_dataset(f"folder:{tmp_path}")  # a scanned folder is still checked against the batch
-    for got, want in zip(together, apart):
+    assert len(npz_reads) == 2
+    for got, want in zip(again, first):
         np.testing.assert_array_equal(got, want)
-    batches(f"npz:{path}", None)  # outside, nothing is kept: the file may have changed
-    assert len(npz_reads) == 5
+    batches(f"folder:{tmp_path}", None, batch_size=3)  # outside, a folder is scanned again
+    assert len(folder_scans) == 2
+    np.savez(path, x_train=np.full((48, 28, 28), 255, np.uint8))  # changed: read again
+    changed = batches(f"npz:{path}", None)
+    assert len(npz_reads) == 3
+    np.testing.assert_array_equal(changed, np.ones_like(changed))
+
+
+def test_an_idx_source_built_once_per_epoch_is_read_once(tmp_path, monkeypatch):
+    """A run resumed once per epoch builds its datasets again and again: one read of the IDX files (the
+    arrays TensorFlow keeps are the same), and the other split and a touched file are read anew."""
+    from jointvae_tf.data import files
+
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    for prefix, num in (("train", 64), ("t10k", 16)):
+        images = np.random.RandomState(num).randint(0, 256, (num, 28, 28), dtype=np.uint8)
+        header = bytes([0, 0, 8, 3]) + b"".join(int(n).to_bytes(4, "big") for n in images.shape)
+        (folder / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.tobytes())
+    reads = _count_calls(monkeypatch, files, "load_idx")
+    for _ in range(3):
+        next(iter(jd.load_dataset(f"idx:{folder}", batch_size=8)))
+        next(iter(jd.load_dataset(f"idx:{folder}", split="test", batch_size=8)))
+    assert len(reads) == 2
+    os.utime(folder / "train-images-idx3-ubyte", ns=(1, 1))
+    next(iter(jd.load_dataset(f"idx:{folder}", batch_size=8)))
+    assert len(reads) == 3
 
 
 def test_folder(tmp_path):
