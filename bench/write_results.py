@@ -266,7 +266,7 @@ def model_card(summary: dict[str, Any], runs: list[Run], picked: Run, pictures: 
         f"learning rate {recipe['learning_rate']}, batch {recipe['batch_size']}"
         + "".join(f", {key.replace('_', ' ')} {recipe[key]}"
                   for key in ("straight_through", "discrete_kl", "likelihood") if recipe.get(key) is not None),
-        f"- shipped: seed {picked.seed}, {picked.step} steps, {_number(cpu / 60 if cpu else None, 3)} training "
+        f"- {'shipped' if shipped else 'picked (not shipped)'}: seed {picked.seed}, {picked.step} steps, {_number(cpu / 60 if cpu else None, 3)} training "
         "CPU minutes (`train_cpu_seconds_total` of its last epoch row)",
         f"- {main}: {_number(picked.final.get(main))} (median over {stats['seeds']} seeds "
         f"{_number(stats['median'])}, min {_number(stats['min'])}, max {_number(stats['max'])}); "

@@ -131,7 +131,7 @@ def test_the_model_card(written):
     assert "| 2 | mnist_s2 | 30 | 0.7 |" in card and "last_epoch" in card
     assert "median over 3 seeds 0.7, min 0.6, max 0.9" in card and "paper: 0.887" in card
     assert "by `--pick=held_out_loss`: lowest final held-out negative ELBO" in card
-    assert "3 training CPU minutes" in card and "batch 32" in card and "learning rate 0.0005" in card
+    assert "- shipped: seed 1, 30 steps, 3 training CPU minutes" in card and "batch 32" in card and "learning rate 0.0005" in card
     assert "![traverse_continuous](traverse_continuous.png)" in card
 
 
@@ -143,6 +143,7 @@ def test_the_prototype_nll_pick_takes_the_lowest_and_names_a_run_without_it(runs
     card = open(os.path.join(str(tmp_path), "mnist", "README.md")).read()
     assert "by `--pick=prototype_nll`: lowest final prototype NLL" in card
     assert "Its prototype NLL: 280 nats." in card
+    assert "- picked (not shipped): seed 0, 30 steps" in card
     assert "| 0 (picked) | mnist_s0 | 30 | 0.9 | 200 | 5 | 2 | 207 | 280 |" in card
     with pytest.raises(ValueError, match=r"mnist_s2: reproduce.json last_epoch has no test_prototype_nll: "
                                          r"--pick=prototype_nll needs it"):
