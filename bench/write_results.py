@@ -49,14 +49,16 @@ REPORT_FILE = "reproduce.json"
 MAIN_METRIC = {"mnist": "discrete_accuracy", "dsprites": "factor_vae_score"}
 # The held-out negative ELBO's terms (nats per test image), as reproduce.py names them.
 HELD_OUT_TERMS = ("test_reconstruction_loss", "test_kl_continuous", "test_kl_discrete")
+# Label-free picks: criterion -> (its name in prose, what it takes).
 PICKS = {
-    "held_out_loss": "lowest final held-out negative ELBO (test reconstruction loss + KL_z + KL_c, nats per "
-                     "test image): chosen without labels, so the main metric does not choose its own winner",
-    "prototype_nll": "lowest final prototype NLL (nats per test image under its most probable category's "
-                     "prototype, decoded at z = 0): chosen without labels, by how well the discrete latent alone "
-                     "explains the test images",
+    "held_out_loss": ("held-out loss",
+                      "lowest final held-out negative ELBO (test reconstruction loss + KL_z + KL_c, nats per test "
+                      "image): chosen without labels, so the main metric does not choose its own winner"),
+    "prototype_nll": ("prototype NLL",
+                      "lowest final prototype NLL (nats per test image under its most probable category's "
+                      "prototype, decoded at z = 0): chosen without labels, by how well the discrete latent alone "
+                      "explains the test images"),
 }
-PICK_NAMES = {"held_out_loss": "held-out loss", "prototype_nll": "prototype NLL"}
 # Settings every seed of one recipe shares (config.json keys; "model." for the model section).
 RECIPE_KEYS = ("preset", "batch_size", "learning_rate", "steps_per_epoch", "model.image_shape",
                "model.latent_spec", "model.temperature", "model.cont_capacity", "model.disc_capacity",
@@ -193,7 +195,7 @@ def pick_run(runs: list[Run], criterion: str = "held_out_loss") -> Run:
     values = [run.criterion_value(criterion) for run in runs]
     best = min(range(len(runs)), key=lambda i: values[i])
     if not math.isfinite(values[best]):
-        raise ResultsError(f"no run has a finite {PICK_NAMES[criterion]}: nothing to pick")
+        raise ResultsError(f"no run has a finite {PICKS[criterion][0]}: nothing to pick")
     return runs[best]
 
 
@@ -225,7 +227,7 @@ def metrics_summary(name: str, runs: list[Run], picked: Run, criterion: str) -> 
         "dataset": dataset,
         "main_metric": main,
         "recipe": picked.recipe(),
-        "pick": {"criterion": criterion, "description": PICKS[criterion], "seed": picked.seed,
+        "pick": {"criterion": criterion, "description": PICKS[criterion][1], "seed": picked.seed,
                  "run": picked.label, "value": picked.criterion_value(criterion),
                  "held_out_loss": picked.held_out_loss},
         "paper": picked.report.get("paper"),
@@ -266,8 +268,9 @@ def model_card(summary: dict[str, Any], runs: list[Run], picked: Run, pictures: 
         f"learning rate {recipe['learning_rate']}, batch {recipe['batch_size']}"
         + "".join(f", {key.replace('_', ' ')} {recipe[key]}"
                   for key in ("straight_through", "discrete_kl", "likelihood") if recipe.get(key) is not None),
-        f"- {'shipped' if shipped else 'picked (not shipped)'}: seed {picked.seed}, {picked.step} steps, {_number(cpu / 60 if cpu else None, 3)} training "
-        "CPU minutes (`train_cpu_seconds_total` of its last epoch row)",
+        f"- {'shipped' if shipped else 'picked (not shipped)'}: seed {picked.seed}, {picked.step} steps, "
+        f"{_number(cpu / 60 if cpu else None, 3)} training CPU minutes (`train_cpu_seconds_total` of its last "
+        "epoch row)",
         f"- {main}: {_number(picked.final.get(main))} (median over {stats['seeds']} seeds "
         f"{_number(stats['median'])}, min {_number(stats['min'])}, max {_number(stats['max'])}); "
         f"paper: {_number(paper.get(main))} ({paper.get('note', 'no figure recorded')})",
@@ -295,7 +298,7 @@ def model_card(summary: dict[str, Any], runs: list[Run], picked: Run, pictures: 
                   f"{_number(reference.get('test_reconstruction_loss'), 5)}."]
     lines += ["", "## The pick", "",
               f"Seed {pick['seed']} ({pick['run']}), by `--pick={pick['criterion']}`: {pick['description']}. "
-              f"Its {PICK_NAMES[pick['criterion']]}: {_number(pick['value'], 6)} nats.",
+              f"Its {PICKS[pick['criterion']][0]}: {_number(pick['value'], 6)} nats.",
               "", "## Pictures", "", "![learning curves](curves.png)", ""]
     lines += [f"![{os.path.splitext(p)[0]}]({p})" for p in pictures]
     return "\n".join(lines) + "\n"
