@@ -22,8 +22,8 @@ defaults: FactorVAE 10,000 variance / 10,000 train / 5,000 eval votes, MIG 10,00
 `jointvae_tf.compat`) with the same metrics and seed. One JSON object per epoch and a final
 summary go to stdout and, atomically, to model_dir/reproduce.json.
 
-`--cont_capacity`, `--disc_capacity`, `--temperature`, `--straight_through`, `--discrete_kl` and
-`--likelihood` try other recipes: they are passed to `train_lib.TrainConfig`, recorded in the report, and set
+`--cont_capacity`, `--disc_capacity`, `--temperature`, `--straight_through`, `--discrete_kl`,
+`--likelihood` and `--category_balance` try other recipes: they are passed to `train_lib.TrainConfig`, recorded in the report, and set
 its "is_preset" to false.
 """
 
@@ -62,6 +62,8 @@ flags.DEFINE_bool("straight_through", False, "Straight-through Gumbel-softmax sa
 flags.DEFINE_string("discrete_kl", None, "Discrete KL in training: categorical (the preset's) or concrete (idem).")
 flags.DEFINE_string("likelihood", None, "Decoder likelihood in training: bernoulli (the preset's), gaussian, laplace "
                     "or continuous_bernoulli (idem).")
+flags.DEFINE_float("category_balance", None, "Weight of the category balance term, KL(q(c) || uniform) "
+                   "(not the paper's; 0 or unset: off) (idem).")
 flags.DEFINE_integer("seed", 0, "Seed of training and of every metric.")
 flags.DEFINE_integer("measure_every", 1, "Measure the model every N epochs (and after the last one); the other "
                      "epochs keep only their training averages. Long runs spend less time measuring.", lower_bound=1)
@@ -194,12 +196,14 @@ def main(argv):
             print("reproduce: error: give --epochs or --minutes for dsprites", file=sys.stderr)
             return 1
     is_preset = not (FLAGS.cont_capacity or FLAGS.disc_capacity or FLAGS.temperature is not None
-                     or FLAGS.straight_through or FLAGS.discrete_kl is not None or FLAGS.likelihood is not None)
+                     or FLAGS.straight_through or FLAGS.discrete_kl is not None or FLAGS.likelihood is not None
+                     or bool(FLAGS.category_balance))
     report = {
         "dataset": FLAGS.dataset, "data": dataset, "model_dir": model_dir, "preset": preset,
         "is_preset": is_preset, "cont_capacity": FLAGS.cont_capacity, "disc_capacity": FLAGS.disc_capacity,
         "temperature": FLAGS.temperature, "straight_through": FLAGS.straight_through,
         "discrete_kl": FLAGS.discrete_kl, "likelihood": FLAGS.likelihood,
+        "category_balance": FLAGS.category_balance,
         "steps_per_epoch": steps_per_epoch, "epochs": epochs, "minutes": FLAGS.minutes, "budget": FLAGS.budget,
         "seed": FLAGS.seed, "epoch_metric_sizes": evaluation.dataclasses.asdict(epoch_sizes),
         "final_metric_sizes": evaluation.dataclasses.asdict(final_sizes), "final_metrics": list(final_metrics),
@@ -244,7 +248,7 @@ def main(argv):
                     dataset=dataset, model_dir=model_dir, preset=preset, cont_capacity=FLAGS.cont_capacity,
                     disc_capacity=FLAGS.disc_capacity, temperature=FLAGS.temperature,
                     straight_through=FLAGS.straight_through, discrete_kl=FLAGS.discrete_kl or "categorical",
-                    likelihood=FLAGS.likelihood or "bernoulli",
+                    likelihood=FLAGS.likelihood or "bernoulli", category_balance=FLAGS.category_balance or 0.0,
                     steps=epoch * steps_per_epoch, steps_per_epoch=steps_per_epoch,
                     seed=FLAGS.seed, verbose=0, checkpoint_every=steps_per_epoch, image_every=10 * steps_per_epoch,
                 )

@@ -57,6 +57,8 @@ METRIC_NAMES = (
 )
 # Reported as well by models with discrete latents: the Gumbel-softmax temperature of the step.
 TEMPERATURE_METRIC = "temperature"
+# Reported as well by models trained with a category balance term: KL(q(c) || U) over the batch.
+BALANCE_METRIC = "kl_discrete_marginal"
 DISCRETE_KLS = ("categorical", "concrete")
 # Keras dtype policies a JointVAE is built and trained under (see `precision_policy`).
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -171,6 +173,10 @@ class JointVAE(keras.Model):
         `reconstruct` and `sample` return the likelihood's mean image (sigmoid(logits), except for
         the continuous Bernoulli, whose mean is 1/(1 - exp(-logits)) - 1/logits). The
         reconstruction loss is -log p(x | z) in nats, summed over pixels.
+      category_balance: weight (>= 0) of a term that is not the paper's, the KL of the batch's
+        aggregate categorical posterior to uniform (`losses.kl_marginal_uniform`), which asks for
+        categories of equal size; 0 (the default) leaves the reference's objective. When it is on,
+        training and evaluation report that KL as the metric "kl_discrete_marginal".
     """
 
     def __init__(
@@ -184,6 +190,7 @@ class JointVAE(keras.Model):
         straight_through: bool = False,
         discrete_kl: str = "categorical",
         likelihood: str = "bernoulli",
+        category_balance: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -197,6 +204,8 @@ class JointVAE(keras.Model):
         self.straight_through, self.discrete_kl = straight_through, discrete_kl
         losses.check_likelihood(likelihood)
         self.likelihood = likelihood
+        losses.check_category_balance(category_balance)
+        self.category_balance = float(category_balance)
         spec = self.latent_spec
         # The samplers' own temperature; training passes the current one to every call.
         initial_temperature = self.temperature.start if isinstance(self.temperature, Anneal) else self.temperature
@@ -211,6 +220,8 @@ class JointVAE(keras.Model):
             for i in range(spec.num_discrete)
         ]
         metric_names = METRIC_NAMES + ((TEMPERATURE_METRIC,) if spec.num_discrete else ())
+        if spec.num_discrete and self.category_balance:
+            metric_names += (BALANCE_METRIC,)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in metric_names}
         self.built = True
 
@@ -228,6 +239,7 @@ class JointVAE(keras.Model):
             "straight_through": self.straight_through,
             "discrete_kl": self.discrete_kl,
             "likelihood": self.likelihood,
+            "category_balance": self.category_balance,
         }
 
     @classmethod
@@ -394,6 +406,7 @@ class JointVAE(keras.Model):
         terms = losses.jointvae_loss(
             images, recon_logits, mean, log_var, logits, step, self.cont_capacity, self.disc_capacity,
             concrete_log_samples=concrete, temperature=temperature, likelihood=self.likelihood,
+            category_balance=self.category_balance,
         )
         terms[TEMPERATURE_METRIC] = temperature
         return terms

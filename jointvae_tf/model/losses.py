@@ -1,6 +1,6 @@
 """The JointVAE objective as small pure functions (the only place the math lives).
 
-    loss = recon + gamma_z * |KL_z - C_z(t)| + gamma_c * |KL_c - C_c(t)|
+    loss = recon + gamma_z * |KL_z - C_z(t)| + gamma_c * |KL_c - C_c(t)|  [+ balance * KL(q(c) || U)]
 
 recon is -log p(x | z) summed over pixels, in nats, under the reference's Bernoulli or
 another observation model (LIKELIHOODS: Gaussian or Laplace of fixed scale, continuous Bernoulli).
@@ -9,6 +9,12 @@ KL_c is the reference's analytic KL of the categorical posteriors to uniform
 (`kl_categorical_uniform`) or, optionally, a Monte-Carlo estimate of the KL between
 the relaxed (Concrete) posteriors and relaxed uniform priors (`kl_concrete_uniform`).
 The Gumbel-softmax temperature is a constant or an annealed schedule (`temperature_value`).
+
+An option that is not the paper's: a category balance term, the KL of the batch's aggregate
+categorical posterior q(c) = mean_x q(c | x) to uniform (`kl_marginal_uniform`), weighted by
+`category_balance` (0, off, by default). KL_c = I(x; c) + KL(q(c) || U) over a batch, so the capacity
+term alone lets the categories' sizes drift apart while KL_c stays at its target; this term asks
+for categories of equal size (as the digits of MNIST nearly are).
 
 All functions take and return tensors; batch statistics are means over the
 batch, as in the reference code.
@@ -137,6 +143,36 @@ def kl_categorical_uniform(logits: tf.Tensor | Sequence[tf.Tensor]) -> tf.Tensor
     return tf.math.log(num_categories) + tf.reduce_mean(neg_entropy)
 
 
+def kl_marginal_uniform(logits: tf.Tensor | Sequence[tf.Tensor]) -> tf.Tensor:
+    """KL of the batch's aggregate categorical posterior to uniform: KL(mean_b softmax(logits_b) || U_K).
+
+    Args:
+      logits: one [batch, K] tensor, or a list of them (one per discrete latent).
+
+    Returns:
+      For one tensor a scalar, for a list a [num_discrete] vector: sum_k m_k log(K m_k) with
+      m = the batch mean of softmax(logits) [K] (computed in log space, so empty categories
+      contribute 0). It lies in [0, log K]: 0 when the categories are used equally over the
+      batch, log K when every image puts all its mass on one category.
+    """
+    if isinstance(logits, (list, tuple)):
+        if not logits:
+            return tf.zeros([0])
+        return tf.stack([kl_marginal_uniform(l) for l in logits])
+    log_probs = tf.nn.log_softmax(logits, axis=-1)
+    batch = tf.cast(tf.shape(logits)[0], log_probs.dtype)
+    log_marginal = tf.reduce_logsumexp(log_probs, axis=0) - tf.math.log(batch)
+    num_categories = tf.cast(tf.shape(logits)[-1], log_probs.dtype)
+    return tf.reduce_sum(tf.exp(log_marginal) * (log_marginal + tf.math.log(num_categories)))
+
+
+def check_category_balance(category_balance) -> None:
+    """A one-line ValueError unless `category_balance` is a finite number >= 0."""
+    if (isinstance(category_balance, bool) or not isinstance(category_balance, (int, float))
+            or not math.isfinite(category_balance) or category_balance < 0):
+        raise ValueError(f"category_balance must be a finite number >= 0 (0: off), got {category_balance!r}")
+
+
 def kl_concrete_uniform(
     logits: tf.Tensor | Sequence[tf.Tensor],
     log_samples: tf.Tensor | Sequence[tf.Tensor],
@@ -220,6 +256,7 @@ def jointvae_loss(
     concrete_log_samples: Sequence[tf.Tensor] | None = None,
     temperature=None,
     likelihood: str = "bernoulli",
+    category_balance: float = 0.0,
 ) -> dict[str, tf.Tensor]:
     """All terms of the capacity-controlled objective.
 
@@ -237,10 +274,13 @@ def jointvae_loss(
         sum(log K_i), so C_c(t) is then clipped only by the schedule's max.
       temperature: T of `concrete_log_samples` (needed with them only).
       likelihood: the decoder's observation model, one of LIKELIHOODS (`reconstruction_loss`).
+      category_balance: weight of the category balance term, `kl_marginal_uniform` summed over
+        discrete latents, in the loss (0: off, the reference's objective).
 
     Returns:
       dict with scalars "loss", "reconstruction_loss", "kl_continuous", "kl_discrete",
-      "capacity_continuous", "capacity_discrete" and vectors "kl_continuous_per_dim" [cont],
+      "capacity_continuous", "capacity_discrete", "kl_discrete_marginal" (the balance term's KL,
+      reported whatever its weight) and vectors "kl_continuous_per_dim" [cont],
       "kl_discrete_per_latent" [num_discrete].
     """
     recon = reconstruction_loss(images, logits, likelihood)
@@ -263,14 +303,18 @@ def jointvae_loss(
         kl_c = tf.reduce_sum(kl_c_latents)
         c_c = capacity_value(disc_capacity, step, upper=max_disc)
         loss += disc_capacity.gamma * tf.abs(kl_c - c_c)
+        kl_marginal = tf.reduce_sum(kl_marginal_uniform(list(category_logits)))
+        if category_balance:
+            loss += category_balance * kl_marginal
     else:
-        kl_c_latents, kl_c, c_c = tf.zeros([0]), tf.zeros([]), tf.zeros([])
+        kl_c_latents, kl_c, c_c, kl_marginal = tf.zeros([0]), tf.zeros([]), tf.zeros([]), tf.zeros([])
     terms.update(
         loss=loss,
         kl_continuous=kl_z,
         kl_discrete=kl_c,
         capacity_continuous=c_z,
         capacity_discrete=c_c,
+        kl_discrete_marginal=kl_marginal,
         kl_continuous_per_dim=kl_z_dims,
         kl_discrete_per_latent=kl_c_latents,
     )

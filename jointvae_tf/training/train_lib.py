@@ -48,6 +48,7 @@ class TrainConfig:
     straight_through: bool = False
     discrete_kl: str = "categorical"
     likelihood: str = "bernoulli"  # the decoder's p(x | z): losses.LIKELIHOODS
+    category_balance: float = 0.0  # weight of KL(q(c) || uniform) in the loss; 0: the reference's objective
     batch_size: int | None = None
     learning_rate: float | None = None
     steps: int | None = None
@@ -78,6 +79,7 @@ def validate(config: TrainConfig) -> None:
         parse_temperature(config.temperature)
     check_options(config.straight_through, config.discrete_kl)
     losses.check_likelihood(config.likelihood)
+    losses.check_category_balance(config.category_balance)
     check_precision(config.precision)
     for name in ("checkpoint_every", "keep_checkpoints", "log_every", "image_every"):
         _positive(name, getattr(config, name), allow_none=False)
@@ -134,6 +136,7 @@ def resolve(config: TrainConfig, image_shape: tuple[int, int, int]) -> dict[str,
         straight_through=config.straight_through,
         discrete_kl=config.discrete_kl,
         likelihood=config.likelihood,
+        category_balance=config.category_balance,
     ).get_config()
     resolved = dataclasses.asdict(config)
     resolved.update(

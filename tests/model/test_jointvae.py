@@ -336,6 +336,44 @@ def test_mirrored_training_with_annealed_temperature_straight_through_and_concre
     np.testing.assert_allclose(logs["temperature"], expected, rtol=1e-6)
 
 
+def test_category_balance_is_off_by_default_and_when_on_reported_trained_saved_and_mirrored(tmp_path):
+    off = _model("cont=2,disc=3")
+    assert off.get_config()["category_balance"] == 0.0
+    assert "kl_discrete_marginal" not in [m.name for m in off.metrics]  # the reference's logs stay as they were
+    model = _model("cont=2,disc=3,2", category_balance=25.0)
+    images = tf.constant(_squares(32))
+    terms = model._loss_terms(images, training=False, step=10)
+    _, _, logits = model._encode(images)
+    marginal = float(tf.reduce_sum(losses.kl_marginal_uniform(logits)))
+    assert terms["kl_discrete_marginal"].numpy() == pytest.approx(marginal, rel=1e-5)
+    model.category_balance = 0.0  # the same weights without the term: the loss differs by 25 * the KL
+    without = model._loss_terms(images, training=False, step=10)
+    model.category_balance = 25.0
+    assert terms["loss"].numpy() - without["loss"].numpy() == pytest.approx(25.0 * marginal, rel=1e-3)
+    # The balance term's gradient reaches the logits head.
+    with tf.GradientTape() as tape:
+        term = model._loss_terms(images, training=True, seed=tf.constant([1, 2]), step=10)["kl_discrete_marginal"]
+    grad = tape.gradient(term, model.encoder.get_layer("logits_0").kernel)
+    assert grad is not None and float(tf.reduce_sum(tf.abs(grad))) > 0
+    logs = model.fit(_squares(128), batch_size=64, epochs=2, verbose=0).history
+    assert 0.0 <= logs["kl_discrete_marginal"][-1] <= np.log(3) + np.log(2)
+    path = os.path.join(tmp_path, "balanced.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.category_balance == 25.0 and loaded.get_config() == model.get_config()
+    with pytest.raises(ValueError, match=re.escape("category_balance must be a finite number >= 0 (0: off), got -1")):
+        jv.JointVAE(latent_spec="cont=2,disc=3", category_balance=-1)
+    # Two replicas: each balances its own share of the batch; the run stays finite and reports the term.
+    strategy = tf.distribute.MirroredStrategy(_two_cpus())
+    with strategy.scope():
+        mirrored = jv.JointVAE(image_shape=(32, 32, 1), latent_spec="cont=3,disc=4", seed=0, category_balance=10.0)
+        mirrored.compile(optimizer=keras.optimizers.Adam(1e-3))
+    dataset = tf.data.Dataset.from_tensor_slices(_squares(64)).batch(16, drop_remainder=True)
+    logs = mirrored.fit(dataset, epochs=1, verbose=0).history
+    assert int(mirrored.optimizer.iterations.numpy()) == 4
+    assert all(np.isfinite(v).all() for v in logs.values()) and "kl_discrete_marginal" in logs
+
+
 def _model_under(policy, spec="cont=3,disc=4", **kwargs):
     """`_model` built and compiled under the Keras dtype policy `policy` (the global policy is restored after)."""
     with jv.precision_policy(policy):

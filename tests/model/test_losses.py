@@ -61,6 +61,64 @@ def test_kl_categorical_matches_numpy_and_is_zero_at_uniform():
     assert losses.kl_categorical_uniform(confident).numpy() == pytest.approx(math.log(3), abs=1e-5)
 
 
+def _np_softmax(logits):
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def _np_kl_marginal(logits):
+    m = _np_softmax(logits.astype("float64")).mean(axis=0)
+    return float(np.sum(m * np.log(m * logits.shape[1])))
+
+
+def test_kl_marginal_matches_numpy_and_its_bounds():
+    rng = np.random.RandomState(5)
+    a, b = rng.randn(8, 10).astype("float32") * 3, rng.randn(8, 3).astype("float32")
+    assert losses.kl_marginal_uniform(tf.constant(a)).numpy() == pytest.approx(_np_kl_marginal(a), rel=1e-4)
+    per_latent = losses.kl_marginal_uniform([tf.constant(a), tf.constant(b)]).numpy()
+    np.testing.assert_allclose(per_latent, [_np_kl_marginal(a), _np_kl_marginal(b)], rtol=1e-4)
+    # Confident posteriors spread evenly over the categories: balanced, 0, although each KL_c is log K.
+    even = tf.constant(np.eye(4, dtype="float32") * 60.0)
+    assert abs(losses.kl_marginal_uniform(even).numpy()) < 1e-5
+    assert losses.kl_categorical_uniform(even).numpy() == pytest.approx(math.log(4), abs=1e-5)
+    # Every image sure of the same category: log K; two empty categories of three contribute 0, not NaN.
+    same = tf.constant([[200.0, 0.0, 0.0]] * 5)
+    assert losses.kl_marginal_uniform(same).numpy() == pytest.approx(math.log(3), abs=1e-5)
+
+
+def test_kl_categorical_is_mutual_information_plus_the_marginal_kl():
+    """Over a batch, E_x KL(q(c|x) || U) = I(x; c) + KL(q(c) || U), I = E_x KL(q(c|x) || q(c))."""
+    rng = np.random.RandomState(6)
+    logits = rng.randn(16, 5) * 2
+    p = _np_softmax(logits)
+    m = p.mean(axis=0)
+    mutual_information = float(np.mean(np.sum(p * np.log(p / m), axis=1)))
+    total = losses.kl_categorical_uniform(tf.constant(logits, tf.float32)).numpy()
+    marginal = losses.kl_marginal_uniform(tf.constant(logits, tf.float32)).numpy()
+    assert total == pytest.approx(mutual_information + marginal, rel=1e-4)
+
+
+def test_category_balance_adds_its_weighted_term_only_when_on():
+    rng = np.random.RandomState(7)
+    x = (rng.rand(6, 32, 32, 1) > 0.5).astype("float32")
+    logits = tf.constant(rng.randn(6, 32, 32, 1).astype("float32"))
+    mean, log_var = rng.randn(6, 4).astype("float32"), rng.randn(6, 4).astype("float32")
+    cat = [rng.randn(6, 3).astype("float32") * 2, rng.randn(6, 2).astype("float32")]
+    cap = jv.Capacity(0.0, 5.0, 1000, 30.0)
+    off = losses.jointvae_loss(x, logits, mean, log_var, cat, 10, cap, cap)
+    on = losses.jointvae_loss(x, logits, mean, log_var, cat, 10, cap, cap, category_balance=20.0)
+    marginal = _np_kl_marginal(cat[0]) + _np_kl_marginal(cat[1])
+    assert off["kl_discrete_marginal"].numpy() == pytest.approx(marginal, rel=1e-4)
+    assert on["loss"].numpy() - off["loss"].numpy() == pytest.approx(20.0 * marginal, rel=1e-3)
+    assert on["reconstruction_loss"].numpy() == off["reconstruction_loss"].numpy()
+
+
+@pytest.mark.parametrize("value", [-1.0, float("nan"), float("inf"), True, "1"])
+def test_bad_category_balance_is_refused_naming_the_value(value):
+    with pytest.raises(ValueError, match=r"category_balance must be a finite number >= 0 .*got"):
+        losses.check_category_balance(value)
+
+
 @pytest.mark.parametrize("step, expected", [(0, 1.0), (50, 3.0), (100, 5.0), (1000, 5.0)])
 def test_capacity_schedule(step, expected):
     cap = jv.Capacity(1.0, 5.0, 100, 30.0)
