@@ -10,6 +10,7 @@ logs and pictures. The training binary (`jointvae_tf.train`) only turns flags in
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import math
 import os
@@ -175,10 +176,17 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
     validate(config)
     model_dir = checkpoints.prepare_model_dir(_worker_dir(config.model_dir))
-    # The data are read once: the first epoch (size, example pictures) and the stream share them.
-    with checkpoints.ModelDirLock(model_dir), jv_callbacks.StopOnSignal() as stop_on_signal, \
-            pipeline.loading_once():
-        return _train_locked(config, model_dir, stop_on_signal)
+    try:
+        # The data are read once: the first epoch (size, example pictures) and the stream share them.
+        with checkpoints.ModelDirLock(model_dir), jv_callbacks.StopOnSignal() as stop_on_signal, \
+                pipeline.loading_once():
+            return _train_locked(config, model_dir, stop_on_signal)
+    finally:
+        # `fit` leaves its input iterator in a reference cycle. Left to interpreter teardown, an
+        # iterator whose tf.data thread is inside `tf.numpy_function` (our pipelines gather with it)
+        # is never destroyed: the thread cannot take the GIL then, and the process hangs at exit
+        # (seen after long bench/reproduce.py runs, which train once per epoch). Free it now.
+        gc.collect()
 
 
 def _total_steps(config: TrainConfig, resolved: dict[str, Any], cardinality: int) -> tuple[int, int]:

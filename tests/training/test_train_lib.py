@@ -1,5 +1,6 @@
 """The training library in-process, on a small in-memory dataset (the binary is tested in test_train.py)."""
 
+import gc
 import json
 import os
 import shutil
@@ -111,6 +112,27 @@ def test_a_run_reads_its_data_once(tmp_path, monkeypatch):
     monkeypatch.setattr(files, "load_npz", lambda *args: reads.append(args) or original(*args))
     summary = train_lib.train(_config(tmp_path, dataset=f"npz:{path}", steps=4, checkpoint_every=2))
     assert summary["step"] == 4 and len(reads) == 1
+
+
+def _live_iterators() -> int:
+    from tensorflow.python.data.ops import iterator_ops
+
+    return sum(isinstance(o, iterator_ops.OwnedIterator) for o in gc.get_objects())
+
+
+def test_train_leaves_no_input_iterator_for_interpreter_teardown(tmp_path):
+    """fit's iterator sits in a reference cycle; destroyed at exit while its thread is in numpy_function, it hangs."""
+    path = tmp_path / "digits.npz"
+    np.savez(path, x_train=np.random.RandomState(0).randint(0, 256, (48, 28, 28), dtype=np.uint8))
+    gc.collect()
+    before = _live_iterators()
+    gc.disable()  # as in a long run, where the cycle has reached a generation that is seldom collected
+    try:
+        summary = train_lib.train(_config(tmp_path, dataset=f"npz:{path}", steps=4, checkpoint_every=2))
+        assert summary["step"] == 4
+        assert _live_iterators() == before
+    finally:
+        gc.enable()
 
 
 def test_resuming_on_another_dataset_warns_and_records_it(ten_steps, tmp_path, small_data, caplog):
