@@ -23,7 +23,7 @@ defaults: FactorVAE 10,000 variance / 10,000 train / 5,000 eval votes, MIG 10,00
 summary go to stdout and, atomically, to model_dir/reproduce.json.
 
 `--cont_capacity`, `--disc_capacity`, `--temperature`, `--straight_through`, `--discrete_kl`,
-`--likelihood` and `--category_balance` try other recipes: they are passed to `train_lib.TrainConfig`, recorded in the report, and set
+`--likelihood`, `--category_balance` and `--latent_independence` try other recipes: they are passed to `train_lib.TrainConfig`, recorded in the report, and set
 its "is_preset" to false.
 """
 
@@ -64,6 +64,8 @@ flags.DEFINE_string("likelihood", None, "Decoder likelihood in training: bernoul
                     "or continuous_bernoulli (idem).")
 flags.DEFINE_float("category_balance", None, "Weight of the category balance term, KL(q(c) || uniform) "
                    "(not the paper's; 0 or unset: off) (idem).")
+flags.DEFINE_float("latent_independence", None, "Weight of the latent independence term, a Gaussian estimate of "
+                   "I(z; c) over the batch (not the paper's; 0 or unset: off) (idem).")
 flags.DEFINE_integer("seed", 0, "Seed of training and of every metric.")
 flags.DEFINE_integer("measure_every", 1, "Measure the model every N epochs (and after the last one); the other "
                      "epochs keep only their training averages. Long runs spend less time measuring.", lower_bound=1)
@@ -197,13 +199,13 @@ def main(argv):
             return 1
     is_preset = not (FLAGS.cont_capacity or FLAGS.disc_capacity or FLAGS.temperature is not None
                      or FLAGS.straight_through or FLAGS.discrete_kl is not None or FLAGS.likelihood is not None
-                     or bool(FLAGS.category_balance))
+                     or bool(FLAGS.category_balance) or bool(FLAGS.latent_independence))
     report = {
         "dataset": FLAGS.dataset, "data": dataset, "model_dir": model_dir, "preset": preset,
         "is_preset": is_preset, "cont_capacity": FLAGS.cont_capacity, "disc_capacity": FLAGS.disc_capacity,
         "temperature": FLAGS.temperature, "straight_through": FLAGS.straight_through,
         "discrete_kl": FLAGS.discrete_kl, "likelihood": FLAGS.likelihood,
-        "category_balance": FLAGS.category_balance,
+        "category_balance": FLAGS.category_balance, "latent_independence": FLAGS.latent_independence,
         "steps_per_epoch": steps_per_epoch, "epochs": epochs, "minutes": FLAGS.minutes, "budget": FLAGS.budget,
         "seed": FLAGS.seed, "epoch_metric_sizes": evaluation.dataclasses.asdict(epoch_sizes),
         "final_metric_sizes": evaluation.dataclasses.asdict(final_sizes), "final_metrics": list(final_metrics),
@@ -249,6 +251,7 @@ def main(argv):
                     disc_capacity=FLAGS.disc_capacity, temperature=FLAGS.temperature,
                     straight_through=FLAGS.straight_through, discrete_kl=FLAGS.discrete_kl or "categorical",
                     likelihood=FLAGS.likelihood or "bernoulli", category_balance=FLAGS.category_balance or 0.0,
+                    latent_independence=FLAGS.latent_independence or 0.0,
                     steps=epoch * steps_per_epoch, steps_per_epoch=steps_per_epoch,
                     seed=FLAGS.seed, verbose=0, checkpoint_every=steps_per_epoch, image_every=10 * steps_per_epoch,
                 )

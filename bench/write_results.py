@@ -63,7 +63,8 @@ PICKS = {
 RECIPE_KEYS = ("preset", "batch_size", "learning_rate", "steps_per_epoch", "model.image_shape",
                "model.latent_spec", "model.temperature", "model.cont_capacity", "model.disc_capacity",
                # Recorded by newer runs only (None for older ones).
-               "model.straight_through", "model.discrete_kl", "model.likelihood", "model.category_balance")
+               "model.straight_through", "model.discrete_kl", "model.likelihood", "model.category_balance",
+               "model.latent_independence")
 DEFAULT_RESULTS_DIR = os.path.join(ROOT, "results")
 # What bench/reproduce.py measures at the end of a run, for reports that predate its "final_metrics".
 FINAL_METRICS = {"mnist": ("reconstruction", "discrete_accuracy"),
@@ -267,7 +268,8 @@ def model_card(summary: dict[str, Any], runs: list[Run], picked: Run, pictures: 
         f"{recipe['disc_capacity']} (min, max, iterations, gamma), temperature {recipe['temperature']}, "
         f"learning rate {recipe['learning_rate']}, batch {recipe['batch_size']}"
         + "".join(f", {key.replace('_', ' ')} {recipe[key]}"
-                  for key in ("straight_through", "discrete_kl", "likelihood", "category_balance")
+                  for key in ("straight_through", "discrete_kl", "likelihood", "category_balance",
+                              "latent_independence")
                   if recipe.get(key) is not None),
         f"- {'shipped' if shipped else 'picked (not shipped)'}: seed {picked.seed}, {picked.step} steps, "
         f"{_number(cpu / 60 if cpu else None, 3)} training CPU minutes (`train_cpu_seconds_total` of its last "

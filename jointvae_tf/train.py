@@ -36,6 +36,9 @@ flags.DEFINE_string("likelihood", "bernoulli", "Decoder likelihood p(x | z): ber
                     "continuous_bernoulli (normalised on [0, 1]).")
 flags.DEFINE_float("category_balance", 0.0, "Weight of a category balance term (not the paper's): the KL of the "
                    "batch's aggregate categorical posterior to uniform; 0 (default) is off.")
+flags.DEFINE_float("latent_independence", 0.0, "Weight of a latent independence term (not the paper's): a Gaussian "
+                   "estimate of I(z; c), the mutual information between the continuous and discrete latents over "
+                   "the batch's aggregate posterior; 0 (default) is off.")
 flags.DEFINE_integer("batch_size", None, "Global batch size (split across replicas).")
 flags.DEFINE_float("learning_rate", None, "Adam learning rate.")
 flags.DEFINE_integer("steps", None, "Total training steps (default: the preset's, e.g. 30,000 for dsprites_fast, "

@@ -140,6 +140,8 @@ BAD_FLAGS = [
     ("--discrete_kl=gumbel", "discrete_kl must be 'categorical' or 'concrete', got 'gumbel'"),
     ("--category_balance=-2", "jointvae-train: error: category_balance must be a finite number >= 0 (0: off), "
                               "got -2.0\n"),
+    ("--latent_independence=-3", "jointvae-train: error: latent_independence must be a finite number >= 0 (0: off), "
+                                 "got -3.0\n"),
     ("--image_size=128", "jointvae-train: error: dsprites images are 64x64, got image_size=128\n"),
     ("--likelihood=mse", "jointvae-train: error: likelihood must be one of bernoulli, gaussian, laplace, "
                          "continuous_bernoulli, got 'mse'\n"),
@@ -181,13 +183,13 @@ def test_temperature_straight_through_discrete_kl_and_likelihood_flags_reach_the
     model_dir = str(tmp_path / "run")
     result = _train(*FAST, f"--model_dir={model_dir}", "--steps=10", "--temperature=1.0,0.5,20000",
                     "--straight_through", "--discrete_kl=concrete", "--likelihood=continuous_bernoulli",
-                    "--category_balance=15")
+                    "--category_balance=15", "--latent_independence=5")
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.load(open(os.path.join(model_dir, "config.json")))
     assert config["model"]["temperature"] == [1.0, 0.5, 20000]
     assert config["model"]["straight_through"] is True and config["model"]["discrete_kl"] == "concrete"
     assert config["likelihood"] == config["model"]["likelihood"] == "continuous_bernoulli"
-    assert config["model"]["category_balance"] == 15.0
+    assert config["model"]["category_balance"] == 15.0 and config["model"]["latent_independence"] == 5.0
     assert "temperature: 0.99" in result.stdout  # the run's last logs: T falls from 1.0
 
 

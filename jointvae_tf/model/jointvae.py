@@ -59,6 +59,8 @@ METRIC_NAMES = (
 TEMPERATURE_METRIC = "temperature"
 # Reported as well by models trained with a category balance term: KL(q(c) || U) over the batch.
 BALANCE_METRIC = "kl_discrete_marginal"
+# Reported as well by models trained with a latent independence term: the estimate of I(z; c) over the batch.
+INDEPENDENCE_METRIC = "mi_continuous_discrete"
 DISCRETE_KLS = ("categorical", "concrete")
 # Keras dtype policies a JointVAE is built and trained under (see `precision_policy`).
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -177,6 +179,12 @@ class JointVAE(keras.Model):
         aggregate categorical posterior to uniform (`losses.kl_marginal_uniform`), which asks for
         categories of equal size; 0 (the default) leaves the reference's objective. When it is on,
         training and evaluation report that KL as the metric "kl_discrete_marginal".
+      latent_independence: weight (>= 0) of a term that is not the paper's, a Gaussian estimate of
+        the mutual information between the continuous and discrete latents under the batch's
+        aggregate posterior (`losses.mi_continuous_discrete`), which asks that z be distributed
+        alike within every category, so that what tells the categories apart is left to c; 0 (the
+        default) leaves the reference's objective. When it is on (with both kinds of latent),
+        training and evaluation report the estimate as the metric "mi_continuous_discrete".
     """
 
     def __init__(
@@ -191,6 +199,7 @@ class JointVAE(keras.Model):
         discrete_kl: str = "categorical",
         likelihood: str = "bernoulli",
         category_balance: float = 0.0,
+        latent_independence: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -204,8 +213,10 @@ class JointVAE(keras.Model):
         self.straight_through, self.discrete_kl = straight_through, discrete_kl
         losses.check_likelihood(likelihood)
         self.likelihood = likelihood
-        losses.check_category_balance(category_balance)
+        losses.check_term_weight("category_balance", category_balance)
+        losses.check_term_weight("latent_independence", latent_independence)
         self.category_balance = float(category_balance)
+        self.latent_independence = float(latent_independence)
         spec = self.latent_spec
         # The samplers' own temperature; training passes the current one to every call.
         initial_temperature = self.temperature.start if isinstance(self.temperature, Anneal) else self.temperature
@@ -222,6 +233,8 @@ class JointVAE(keras.Model):
         metric_names = METRIC_NAMES + ((TEMPERATURE_METRIC,) if spec.num_discrete else ())
         if spec.num_discrete and self.category_balance:
             metric_names += (BALANCE_METRIC,)
+        if spec.num_discrete and spec.continuous and self.latent_independence:
+            metric_names += (INDEPENDENCE_METRIC,)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in metric_names}
         self.built = True
 
@@ -240,6 +253,7 @@ class JointVAE(keras.Model):
             "discrete_kl": self.discrete_kl,
             "likelihood": self.likelihood,
             "category_balance": self.category_balance,
+            "latent_independence": self.latent_independence,
         }
 
     @classmethod
@@ -406,7 +420,7 @@ class JointVAE(keras.Model):
         terms = losses.jointvae_loss(
             images, recon_logits, mean, log_var, logits, step, self.cont_capacity, self.disc_capacity,
             concrete_log_samples=concrete, temperature=temperature, likelihood=self.likelihood,
-            category_balance=self.category_balance,
+            category_balance=self.category_balance, latent_independence=self.latent_independence,
         )
         terms[TEMPERATURE_METRIC] = temperature
         return terms

@@ -1,6 +1,7 @@
 """The JointVAE objective as small pure functions (the only place the math lives).
 
-    loss = recon + gamma_z * |KL_z - C_z(t)| + gamma_c * |KL_c - C_c(t)|  [+ balance * KL(q(c) || U)]
+    loss = recon + gamma_z * |KL_z - C_z(t)| + gamma_c * |KL_c - C_c(t)|
+           [+ category_balance * KL(q(c) || U)] [+ latent_independence * I(z; c)]
 
 recon is -log p(x | z) summed over pixels, in nats, under the reference's Bernoulli or
 another observation model (LIKELIHOODS: Gaussian or Laplace of fixed scale, continuous Bernoulli).
@@ -15,6 +16,14 @@ categorical posterior q(c) = mean_x q(c | x) to uniform (`kl_marginal_uniform`),
 `category_balance` (0, off, by default). KL_c = I(x; c) + KL(q(c) || U) over a batch, so the capacity
 term alone lets the categories' sizes drift apart while KL_c stays at its target; this term asks
 for categories of equal size (as the digits of MNIST nearly are).
+
+Another: a latent independence term, a Gaussian estimate of the mutual information between the
+continuous and the discrete latents under the batch's aggregate posterior (`mi_continuous_discrete`),
+weighted by `latent_independence` (0, off, by default). The paper's prior p(z) p(c) makes z and c
+independent, but the capacity terms only hold each KL at its target, so nothing stops z from
+carrying what the categories carry (on MNIST the digit's identity, which then gets cut in two
+places). The term asks that the continuous code be distributed alike within every category, so
+what differs between categories is left to c.
 
 All functions take and return tensors; batch statistics are means over the
 batch, as in the reference code.
@@ -166,11 +175,50 @@ def kl_marginal_uniform(logits: tf.Tensor | Sequence[tf.Tensor]) -> tf.Tensor:
     return tf.reduce_sum(tf.exp(log_marginal) * (log_marginal + tf.math.log(num_categories)))
 
 
-def check_category_balance(category_balance) -> None:
-    """A one-line ValueError unless `category_balance` is a finite number >= 0."""
-    if (isinstance(category_balance, bool) or not isinstance(category_balance, (int, float))
-            or not math.isfinite(category_balance) or category_balance < 0):
-        raise ValueError(f"category_balance must be a finite number >= 0 (0: off), got {category_balance!r}")
+def mi_continuous_discrete(mean: tf.Tensor, log_var: tf.Tensor,
+                           logits: tf.Tensor | Sequence[tf.Tensor]) -> tf.Tensor:
+    """Gaussian estimate of I(z; c) under the batch's aggregate posterior, in nats.
+
+    Over a batch of B images, q(z | c=k) = sum_b w_bk q(z | x_b) with w_bk = p_bk / sum_b' p_b'k
+    (p_bk = softmax(logits)_bk) and q(z) = mean_b q(z | x_b). Each is replaced, per dimension, by
+    the Gaussian of its mean and variance (m_k, v_k and m, v), so
+    I(z; c) = sum_k q(c=k) KL(q(z | k) || q(z)) ~ sum_k q_k sum_d KL(N(m_kd, v_kd) || N(m_d, v_d)),
+    with q_k = mean_b p_bk. It is 0 when every category sees the same first two moments of z
+    (for instance when the posteriors over c do not depend on the image), and it grows as z
+    tells the categories apart.
+
+    Args:
+      mean, log_var: q(z | x) [batch, cont].
+      logits: one [batch, K] tensor, or a list of them (one per discrete latent).
+
+    Returns:
+      For one tensor a scalar, for a list a [num_discrete] vector (each latent against z).
+    """
+    if isinstance(logits, (list, tuple)):
+        if not logits:
+            return tf.zeros([0])
+        return tf.stack([mi_continuous_discrete(mean, log_var, l) for l in logits])
+    probs = tf.nn.softmax(logits, axis=-1)
+    second = tf.exp(log_var) + tf.square(mean)  # E[z^2 | x_b]
+    m = tf.reduce_mean(mean, axis=0)  # [cont]
+    v = tf.reduce_mean(second, axis=0) - tf.square(m)
+    weights = probs / (tf.reduce_sum(probs, axis=0, keepdims=True) + _MI_EPSILON)  # [batch, K], columns sum to 1
+    m_k = tf.einsum("bk,bd->kd", weights, mean)
+    v_k = tf.maximum(tf.einsum("bk,bd->kd", weights, second) - tf.square(m_k), _MI_EPSILON)
+    kl = 0.5 * ((v_k + tf.square(m_k - m)) / v - 1.0 + tf.math.log(v / v_k))  # [K, cont]
+    return tf.reduce_sum(tf.reduce_mean(probs, axis=0)[:, None] * kl)
+
+
+# Floor of a category's z variance and of its total weight in `mi_continuous_discrete` (a category
+# no image of the batch uses, or a dimension every image of a category puts at one point).
+_MI_EPSILON = 1e-6
+
+
+def check_term_weight(name: str, value) -> None:
+    """A one-line ValueError unless the weight `value` of the optional term `name` is a finite number >= 0."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or value < 0):
+        raise ValueError(f"{name} must be a finite number >= 0 (0: off), got {value!r}")
 
 
 def kl_concrete_uniform(
@@ -257,6 +305,7 @@ def jointvae_loss(
     temperature=None,
     likelihood: str = "bernoulli",
     category_balance: float = 0.0,
+    latent_independence: float = 0.0,
 ) -> dict[str, tf.Tensor]:
     """All terms of the capacity-controlled objective.
 
@@ -276,12 +325,15 @@ def jointvae_loss(
       likelihood: the decoder's observation model, one of LIKELIHOODS (`reconstruction_loss`).
       category_balance: weight of the category balance term, `kl_marginal_uniform` summed over
         discrete latents, in the loss (0: off, the reference's objective).
+      latent_independence: weight of the latent independence term, `mi_continuous_discrete`
+        summed over discrete latents (0: off, the reference's objective).
 
     Returns:
       dict with scalars "loss", "reconstruction_loss", "kl_continuous", "kl_discrete",
       "capacity_continuous", "capacity_discrete", "kl_discrete_marginal" (the balance term's KL,
-      reported whatever its weight) and vectors "kl_continuous_per_dim" [cont],
-      "kl_discrete_per_latent" [num_discrete].
+      reported whatever its weight), "mi_continuous_discrete" (the
+      independence term's estimate, reported whatever its weight; 0 without both kinds of
+      latent) and vectors "kl_continuous_per_dim" [cont], "kl_discrete_per_latent" [num_discrete].
     """
     recon = reconstruction_loss(images, logits, likelihood)
     loss = recon
@@ -308,6 +360,12 @@ def jointvae_loss(
             loss += category_balance * kl_marginal
     else:
         kl_c_latents, kl_c, c_c, kl_marginal = tf.zeros([0]), tf.zeros([]), tf.zeros([]), tf.zeros([])
+    if mean is not None and category_logits:
+        mutual_information = tf.reduce_sum(mi_continuous_discrete(mean, log_var, list(category_logits)))
+        if latent_independence:
+            loss += latent_independence * mutual_information
+    else:
+        mutual_information = tf.zeros([])
     terms.update(
         loss=loss,
         kl_continuous=kl_z,
@@ -315,6 +373,7 @@ def jointvae_loss(
         capacity_continuous=c_z,
         capacity_discrete=c_c,
         kl_discrete_marginal=kl_marginal,
+        mi_continuous_discrete=mutual_information,
         kl_continuous_per_dim=kl_z_dims,
         kl_discrete_per_latent=kl_c_latents,
     )

@@ -51,7 +51,8 @@ NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 # Settings of the run's config.json that make its recipe (copied into config.json and the card).
 RECIPE_SETTINGS = ("preset", "batch_size", "learning_rate", "seed", "channels")
 RECIPE_MODEL_SETTINGS = ("image_shape", "latent_spec", "temperature", "cont_capacity", "disc_capacity",
-                         "straight_through", "discrete_kl", "likelihood", "category_balance")
+                         "straight_through", "discrete_kl", "likelihood", "category_balance",
+                         "latent_independence")
 # How model.keras stores the weights: "float16" halves the file (the loaded variables stay float32).
 WEIGHTS_DTYPES = ("float16", "float32")
 WEIGHTS_MEMBER = "model.weights.h5"  # the weights inside a Keras 3 `.keras` zip archive

@@ -172,7 +172,7 @@ class ModelDirLock:
 TRACKED_SETTINGS = ("dataset", "data_dir", "channels", "batch_size", "learning_rate", "seed", "strategy",
                     "precision")
 TRACKED_MODEL_SETTINGS = ("temperature", "cont_capacity", "disc_capacity", "straight_through", "discrete_kl",
-                          "likelihood", "category_balance")
+                          "likelihood", "category_balance", "latent_independence")
 
 
 def record_changes(saved: dict[str, Any], resolved: dict[str, Any], step: int,

@@ -50,6 +50,7 @@ class TrainConfig:
     discrete_kl: str = "categorical"
     likelihood: str = "bernoulli"  # the decoder's p(x | z): losses.LIKELIHOODS
     category_balance: float = 0.0  # weight of KL(q(c) || uniform) in the loss; 0: the reference's objective
+    latent_independence: float = 0.0  # weight of the estimate of I(z; c) in the loss; 0: the reference's objective
     batch_size: int | None = None
     learning_rate: float | None = None
     steps: int | None = None
@@ -80,7 +81,8 @@ def validate(config: TrainConfig) -> None:
         parse_temperature(config.temperature)
     check_options(config.straight_through, config.discrete_kl)
     losses.check_likelihood(config.likelihood)
-    losses.check_category_balance(config.category_balance)
+    losses.check_term_weight("category_balance", config.category_balance)
+    losses.check_term_weight("latent_independence", config.latent_independence)
     check_precision(config.precision)
     for name in ("checkpoint_every", "keep_checkpoints", "log_every", "image_every"):
         _positive(name, getattr(config, name), allow_none=False)
@@ -138,6 +140,7 @@ def resolve(config: TrainConfig, image_shape: tuple[int, int, int]) -> dict[str,
         discrete_kl=config.discrete_kl,
         likelihood=config.likelihood,
         category_balance=config.category_balance,
+        latent_independence=config.latent_independence,
     ).get_config()
     resolved = dataclasses.asdict(config)
     resolved.update(

@@ -336,42 +336,61 @@ def test_mirrored_training_with_annealed_temperature_straight_through_and_concre
     np.testing.assert_allclose(logs["temperature"], expected, rtol=1e-6)
 
 
-def test_category_balance_is_off_by_default_and_when_on_reported_trained_saved_and_mirrored(tmp_path):
+# The optional terms that are not the paper's: (option, reported metric, its value from the encoder's
+# outputs, the encoder heads its gradient reaches, the largest value it can take for cont=2, disc=[3, 2]).
+OPTIONAL_TERMS = [
+    ("category_balance", "kl_discrete_marginal",
+     lambda mean, log_var, logits: float(tf.reduce_sum(losses.kl_marginal_uniform(logits))),
+     ("logits_0",), np.log(3) + np.log(2)),
+    ("latent_independence", "mi_continuous_discrete",
+     lambda mean, log_var, logits: float(tf.reduce_sum(losses.mi_continuous_discrete(mean, log_var, logits))),
+     ("logits_0", "logits_1", "mean", "log_var"), np.inf),
+]
+
+
+@pytest.mark.parametrize("option, metric, value_of, heads, bound", OPTIONAL_TERMS, ids=[t[0] for t in OPTIONAL_TERMS])
+def test_an_optional_term_is_off_by_default_and_when_on_reported_trained_saved_and_mirrored(
+        tmp_path, option, metric, value_of, heads, bound):
     off = _model("cont=2,disc=3")
-    assert off.get_config()["category_balance"] == 0.0
-    assert "kl_discrete_marginal" not in [m.name for m in off.metrics]  # the reference's logs stay as they were
-    model = _model("cont=2,disc=3,2", category_balance=25.0)
+    assert off.get_config()[option] == 0.0
+    assert metric not in [m.name for m in off.metrics]  # the reference's logs stay as they were
+    model = _model("cont=2,disc=3,2", **{option: 25.0})
+    rng = np.random.RandomState(3)
+    for head in ("mean", "logits_0", "logits_1"):  # at initialisation both codes barely depend on the image
+        kernel = model.encoder.get_layer(head).kernel
+        kernel.assign(rng.normal(0.0, 3.0, kernel.shape).astype("float32"))
+    model.encoder.get_layer("log_var").bias.assign(np.full([2], -8.0, "float32"))  # narrow q(z | x)
     images = tf.constant(_squares(32))
     terms = model._loss_terms(images, training=False, step=10)
-    _, _, logits = model._encode(images)
-    marginal = float(tf.reduce_sum(losses.kl_marginal_uniform(logits)))
-    assert terms["kl_discrete_marginal"].numpy() == pytest.approx(marginal, rel=1e-5)
-    model.category_balance = 0.0  # the same weights without the term: the loss differs by 25 * the KL
+    value = value_of(*model._encode(images))
+    assert value > 0.005
+    assert terms[metric].numpy() == pytest.approx(value, rel=1e-5)
+    setattr(model, option, 0.0)  # the same weights without the term: the loss differs by 25 * its value
     without = model._loss_terms(images, training=False, step=10)
-    model.category_balance = 25.0
-    assert terms["loss"].numpy() - without["loss"].numpy() == pytest.approx(25.0 * marginal, rel=1e-3)
-    # The balance term's gradient reaches the logits head.
+    setattr(model, option, 25.0)
+    assert terms["loss"].numpy() - without["loss"].numpy() == pytest.approx(25.0 * value, rel=1e-3)
+    # The term's gradient reaches the encoder heads it is a function of.
     with tf.GradientTape() as tape:
-        term = model._loss_terms(images, training=True, seed=tf.constant([1, 2]), step=10)["kl_discrete_marginal"]
-    grad = tape.gradient(term, model.encoder.get_layer("logits_0").kernel)
-    assert grad is not None and float(tf.reduce_sum(tf.abs(grad))) > 0
+        term = model._loss_terms(images, training=True, seed=tf.constant([1, 2]), step=10)[metric]
+    grads = tape.gradient(term, [model.encoder.get_layer(head).kernel for head in heads])
+    assert all(g is not None and float(tf.reduce_sum(tf.abs(g))) > 0 for g in grads)
     logs = model.fit(_squares(128), batch_size=64, epochs=2, verbose=0).history
-    assert 0.0 <= logs["kl_discrete_marginal"][-1] <= np.log(3) + np.log(2)
-    path = os.path.join(tmp_path, "balanced.keras")
+    assert 0.0 <= logs[metric][-1] <= bound
+    path = os.path.join(tmp_path, f"{option}.keras")
     model.save(path)
     loaded = keras.models.load_model(path)
-    assert loaded.category_balance == 25.0 and loaded.get_config() == model.get_config()
-    with pytest.raises(ValueError, match=re.escape("category_balance must be a finite number >= 0 (0: off), got -1")):
-        jv.JointVAE(latent_spec="cont=2,disc=3", category_balance=-1)
-    # Two replicas: each balances its own share of the batch; the run stays finite and reports the term.
+    assert getattr(loaded, option) == 25.0 and loaded.get_config() == model.get_config()
+    with pytest.raises(ValueError, match=re.escape(f"{option} must be a finite number >= 0 (0: off), got -1")):
+        jv.JointVAE(latent_spec="cont=2,disc=3", **{option: -1})
+    # Two replicas: each computes the term on its own share of the batch; the run stays finite and reports it.
     strategy = tf.distribute.MirroredStrategy(_two_cpus())
     with strategy.scope():
-        mirrored = jv.JointVAE(image_shape=(32, 32, 1), latent_spec="cont=3,disc=4", seed=0, category_balance=10.0)
+        mirrored = jv.JointVAE(image_shape=(32, 32, 1), latent_spec="cont=3,disc=4", seed=0, **{option: 10.0})
         mirrored.compile(optimizer=keras.optimizers.Adam(1e-3))
     dataset = tf.data.Dataset.from_tensor_slices(_squares(64)).batch(16, drop_remainder=True)
     logs = mirrored.fit(dataset, epochs=1, verbose=0).history
     assert int(mirrored.optimizer.iterations.numpy()) == 4
-    assert all(np.isfinite(v).all() for v in logs.values()) and "kl_discrete_marginal" in logs
+    assert all(np.isfinite(v).all() for v in logs.values()) and metric in logs
 
 
 def _model_under(policy, spec="cont=3,disc=4", **kwargs):

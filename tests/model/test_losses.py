@@ -97,7 +97,56 @@ def test_kl_categorical_is_mutual_information_plus_the_marginal_kl():
     assert total == pytest.approx(mutual_information + marginal, rel=1e-4)
 
 
-def test_category_balance_adds_its_weighted_term_only_when_on():
+def _np_mi_continuous_discrete(mean, log_var, logits):
+    """I(z; c) with q(z | c=k) and q(z) over the batch replaced per dimension by Gaussians of their moments."""
+    mean, var, p = mean.astype("float64"), np.exp(log_var.astype("float64")), _np_softmax(logits.astype("float64"))
+    total = 0.0
+    for k in range(p.shape[1]):
+        w = p[:, k] / p[:, k].sum()
+        for d in range(mean.shape[1]):
+            m, v = mean[:, d].mean(), (var[:, d] + mean[:, d] ** 2).mean() - mean[:, d].mean() ** 2
+            m_k = np.sum(w * mean[:, d])
+            v_k = np.sum(w * (var[:, d] + mean[:, d] ** 2)) - m_k**2
+            total += p[:, k].mean() * 0.5 * (v_k / v + (m_k - m) ** 2 / v - 1 + np.log(v / v_k))
+    return total
+
+
+def test_mi_continuous_discrete_matches_numpy_for_one_latent_and_a_list():
+    rng = np.random.RandomState(8)
+    mean, log_var = rng.randn(12, 4).astype("float32"), rng.randn(12, 4).astype("float32") * 0.5
+    a, b = rng.randn(12, 5).astype("float32") * 2, rng.randn(12, 2).astype("float32")
+    mi = losses.mi_continuous_discrete(mean, log_var, tf.constant(a)).numpy()
+    assert mi == pytest.approx(_np_mi_continuous_discrete(mean, log_var, a), rel=1e-4) and mi > 0
+    per_latent = losses.mi_continuous_discrete(mean, log_var, [tf.constant(a), tf.constant(b)]).numpy()
+    np.testing.assert_allclose(per_latent, [_np_mi_continuous_discrete(mean, log_var, a),
+                                            _np_mi_continuous_discrete(mean, log_var, b)], rtol=1e-4)
+    assert losses.mi_continuous_discrete(mean, log_var, []).shape == (0,)
+
+
+def test_mi_continuous_discrete_is_zero_for_independent_codes_and_the_gaussian_channel_for_two_clusters():
+    rng = np.random.RandomState(9)
+    mean, log_var = rng.randn(10, 3).astype("float32"), rng.randn(10, 3).astype("float32")
+    # Posteriors over c that do not depend on the image: every category sees the batch's moments of z.
+    same = tf.constant(np.tile(rng.randn(1, 4), (10, 1)).astype("float32"))
+    assert abs(losses.mi_continuous_discrete(mean, log_var, same).numpy()) < 1e-5
+    # Two confident categories whose images sit at z_0 = -a and +a with variance s^2 (z_1 the same for
+    # both): q(z_0) has mean 0 and variance s^2 + a^2, and the estimate is 0.5 log(1 + a^2 / s^2).
+    a, s = 1.5, 0.5
+    cluster = np.array([-a] * 4 + [a] * 4, "float32")
+    mean = np.stack([cluster, np.zeros(8, "float32")], axis=1)
+    log_var = np.full([8, 2], 2 * math.log(s), "float32")
+    logits = tf.constant(np.repeat(np.eye(2, dtype="float32") * 80.0, 4, axis=0))
+    assert losses.mi_continuous_discrete(mean, log_var, logits).numpy() == pytest.approx(
+        0.5 * math.log(1 + a**2 / s**2), rel=1e-4)
+
+
+@pytest.mark.parametrize("option, term, reference", [
+    ("category_balance", "kl_discrete_marginal",
+     lambda mean, log_var, cat: sum(_np_kl_marginal(c) for c in cat)),
+    ("latent_independence", "mi_continuous_discrete",
+     lambda mean, log_var, cat: sum(_np_mi_continuous_discrete(mean, log_var, c) for c in cat)),
+])
+def test_an_optional_term_is_reported_and_adds_its_weighted_value_only_when_on(option, term, reference):
     rng = np.random.RandomState(7)
     x = (rng.rand(6, 32, 32, 1) > 0.5).astype("float32")
     logits = tf.constant(rng.randn(6, 32, 32, 1).astype("float32"))
@@ -105,17 +154,20 @@ def test_category_balance_adds_its_weighted_term_only_when_on():
     cat = [rng.randn(6, 3).astype("float32") * 2, rng.randn(6, 2).astype("float32")]
     cap = jv.Capacity(0.0, 5.0, 1000, 30.0)
     off = losses.jointvae_loss(x, logits, mean, log_var, cat, 10, cap, cap)
-    on = losses.jointvae_loss(x, logits, mean, log_var, cat, 10, cap, cap, category_balance=20.0)
-    marginal = _np_kl_marginal(cat[0]) + _np_kl_marginal(cat[1])
-    assert off["kl_discrete_marginal"].numpy() == pytest.approx(marginal, rel=1e-4)
-    assert on["loss"].numpy() - off["loss"].numpy() == pytest.approx(20.0 * marginal, rel=1e-3)
+    on = losses.jointvae_loss(x, logits, mean, log_var, cat, 10, cap, cap, **{option: 20.0})
+    value = reference(mean, log_var, cat)
+    assert off[term].numpy() == pytest.approx(value, rel=1e-4)
+    assert on["loss"].numpy() - off["loss"].numpy() == pytest.approx(20.0 * value, rel=1e-3)
     assert on["reconstruction_loss"].numpy() == off["reconstruction_loss"].numpy()
+    # Without continuous latents there is no I(z; c): reported as 0.
+    assert losses.jointvae_loss(x, logits, None, None, cat, 10, cap, cap)["mi_continuous_discrete"].numpy() == 0
 
 
+@pytest.mark.parametrize("name", ["category_balance", "latent_independence"])
 @pytest.mark.parametrize("value", [-1.0, float("nan"), float("inf"), True, "1"])
-def test_bad_category_balance_is_refused_naming_the_value(value):
-    with pytest.raises(ValueError, match=r"category_balance must be a finite number >= 0 .*got"):
-        losses.check_category_balance(value)
+def test_a_bad_term_weight_is_refused_naming_it_and_the_value(name, value):
+    with pytest.raises(ValueError, match=rf"{name} must be a finite number >= 0 \(0: off\), got {re.escape(repr(value))}$"):
+        losses.check_term_weight(name, value)
 
 
 @pytest.mark.parametrize("step, expected", [(0, 1.0), (50, 3.0), (100, 5.0), (1000, 5.0)])

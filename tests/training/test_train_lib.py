@@ -223,18 +223,20 @@ def test_likelihood_reaches_config_json_and_the_model_and_a_change_on_resume_is_
     assert history == [{"step": 10, "changed": {"model.likelihood": ["gaussian", "bernoulli"]}}]
 
 
-def test_category_balance_reaches_config_json_and_the_model_and_a_change_on_resume_is_recorded(
-        tmp_path, small_data, caplog):
-    first = train_lib.train(_config(tmp_path, steps=10, category_balance=20.0))
+@pytest.mark.parametrize("option, metric", [("category_balance", "kl_discrete_marginal"),
+                                            ("latent_independence", "mi_continuous_discrete")])
+def test_an_optional_term_reaches_config_json_and_the_model_and_a_change_on_resume_is_recorded(
+        tmp_path, small_data, caplog, option, metric):
+    first = train_lib.train(_config(tmp_path, steps=10, **{option: 20.0}))
     config = checkpoints.read_config(first["model_dir"])
-    assert config["category_balance"] == config["model"]["category_balance"] == 20.0
-    assert first["model"].category_balance == 20.0 and np.isfinite(first["logs"]["kl_discrete_marginal"])
-    assert keras.models.load_model(first["keras_model"]).category_balance == 20.0
+    assert config[option] == config["model"][option] == 20.0
+    assert getattr(first["model"], option) == 20.0 and np.isfinite(first["logs"][metric])
+    assert getattr(keras.models.load_model(first["keras_model"]), option) == 20.0
     with caplog.at_level("WARNING", logger="jointvae_tf"):
         train_lib.train(_config(tmp_path, steps=20))
-    assert "resuming at step 10 with model.category_balance=0.0" in caplog.text
+    assert f"resuming at step 10 with model.{option}=0.0" in caplog.text
     history = checkpoints.read_config(first["model_dir"])["history"]
-    assert history == [{"step": 10, "changed": {"model.category_balance": [20.0, 0.0]}}]
+    assert history == [{"step": 10, "changed": {f"model.{option}": [20.0, 0.0]}}]
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -247,6 +249,7 @@ def test_category_balance_reaches_config_json_and_the_model_and_a_change_on_resu
     (dict(image_size=100), "image_size 100 is not supported: use one of 32, 64, 128, 256"),
     (dict(likelihood="mse"), "likelihood must be one of bernoulli, gaussian, laplace, continuous_bernoulli, got 'mse'"),
     (dict(category_balance=-0.5), "category_balance must be a finite number >= 0 (0: off), got -0.5"),
+    (dict(latent_independence=float("nan")), "latent_independence must be a finite number >= 0 (0: off), got nan"),
 ])
 def test_bad_temperature_and_discrete_options_are_one_line_errors(tmp_path, overrides, message):
     with pytest.raises(ValueError) as error:
