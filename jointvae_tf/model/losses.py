@@ -185,7 +185,11 @@ def mi_continuous_discrete(mean: tf.Tensor, log_var: tf.Tensor,
     I(z; c) = sum_k q(c=k) KL(q(z | k) || q(z)) ~ sum_k q_k sum_d KL(N(m_kd, v_kd) || N(m_d, v_d)),
     with q_k = mean_b p_bk. It is 0 when every category sees the same first two moments of z
     (for instance when the posteriors over c do not depend on the image), and it grows as z
-    tells the categories apart.
+    tells the categories apart. On a batch it is biased upwards: each category's moments come
+    from few images (about B / K), so even independent codes score above 0, more so with more
+    confident categories and more active dimensions of z. Measured on MNIST test digits: 0.31 to
+    0.58 nats as the mean over batches of 64, 0.013 to 0.040 over all 10,000, for models whose
+    categories find the digits (88.7%) or not (55% to 72%).
 
     Args:
       mean, log_var: q(z | x) [batch, cont].
