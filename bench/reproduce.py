@@ -150,19 +150,31 @@ def _measure(model, dataset, metrics, sizes):
     return values
 
 
-def _previous_rows(report_path: str, latest_step: int) -> list[dict]:
-    """The per-epoch rows an earlier run of this model_dir saved, up to its newest checkpoint's step."""
+def _previous_rows(report_path: str, latest_step: int) -> tuple[list[dict], dict[str, float]]:
+    """What an earlier run of this model_dir saved, for the run that resumes from its newest checkpoint.
+
+    Returns its per-epoch rows up to that checkpoint's step, and the training CPU and wall seconds it
+    spent after its last row on work that checkpoint holds, with the training averages of an epoch
+    it finished but did not measure ({"cpu": 0, "wall": 0, "logs": {}} when none): a run stopped in an
+    epoch checkpoints it, and the run that finishes the epoch counts that time too.
+    """
     import json
 
+    unrecorded = {"cpu": 0.0, "wall": 0.0, "logs": {}}
     try:
         with open(report_path, encoding="utf-8") as file:
-            rows = json.load(file).get("per_epoch", [])
+            saved = json.load(file)
+        rows = saved.get("per_epoch", [])
+        stopped = saved.get("stopped") or {}
+        if isinstance(stopped, dict) and stopped.get("step", latest_step + 1) <= latest_step:
+            unrecorded = {key: float(stopped.get(f"train_{key}_seconds", 0.0)) for key in ("cpu", "wall")}
+            unrecorded["logs"] = {k: float(v) for k, v in (stopped.get("logs") or {}).items()}
     except FileNotFoundError:
-        return []
-    except (OSError, ValueError, AttributeError) as error:
+        return [], unrecorded
+    except (OSError, ValueError, AttributeError, TypeError) as error:
         raise ValueError(f"{report_path} exists but cannot be read to resume its epochs ({error}): "
                          "move it away to start the report afresh") from None
-    return [row for row in rows if isinstance(row, dict) and row.get("step", latest_step + 1) <= latest_step]
+    return [row for row in rows if isinstance(row, dict) and row.get("step", latest_step + 1) <= latest_step], unrecorded
 
 
 def _table(rows, keys):
@@ -220,11 +232,13 @@ def main(argv):
     latest_step = checkpoints.checkpoint_step(latest) if latest else 0
     epoch = latest_step // steps_per_epoch
     # A resumed run keeps the rows (and CPU and wall totals) of the epochs it already measured.
-    report["per_epoch"] = _previous_rows(report_path, latest_step)
+    report["per_epoch"], unrecorded = _previous_rows(report_path, latest_step)
     done = report["per_epoch"][-1] if report["per_epoch"] else {}
-    train_cpu_total = float(done.get("train_cpu_seconds_total", 0.0))
-    train_wall_total = float(sum(row.get("train_wall_seconds") or 0.0 for row in report["per_epoch"]))
-    wall_start = time.perf_counter() - float(done.get("wall_seconds_total", 0.0))
+    # Time a stopped run spent in the epoch it checkpointed but did not finish belongs to that epoch.
+    pending_cpu, pending_wall, pending_logs = unrecorded["cpu"], unrecorded["wall"], {}
+    train_cpu_total = float(done.get("train_cpu_seconds_total", 0.0)) + pending_cpu
+    train_wall_total = float(sum(row.get("train_wall_seconds") or 0.0 for row in report["per_epoch"])) + pending_wall
+    wall_start = time.perf_counter() - float(done.get("wall_seconds_total", 0.0)) - pending_wall
     model, last_step = None, latest_step
     with jv_callbacks.StopOnSignal() as stop:  # SIGTERM/SIGINT: stop after the epoch in flight, saved
         try:
@@ -232,10 +246,12 @@ def main(argv):
                     and (latest_step // steps_per_epoch) % FLAGS.measure_every == 0):
                 # Stopped after this epoch's checkpoint but before its measurement.
                 model = checkpoints.restore_model(model_dir)
-                row = {"epoch": epoch, "step": latest_step, "measured_after_resume": True}
+                row = {"epoch": epoch, "step": latest_step, "measured_after_resume": True, **unrecorded["logs"]}
                 row.update(_measure(model, dataset, epoch_metrics, epoch_sizes))
-                row.update(train_cpu_seconds_total=round(train_cpu_total, 1),
+                row.update(train_cpu_seconds=round(pending_cpu, 1), train_wall_seconds=round(pending_wall, 1),
+                           train_cpu_seconds_total=round(train_cpu_total, 1),
                            wall_seconds_total=round(time.perf_counter() - wall_start, 1))
+                pending_cpu = pending_wall = 0.0
                 report["per_epoch"].append(row)
                 _print(row)
                 save()
@@ -260,9 +276,15 @@ def main(argv):
                 train_cpu, train_wall = time.process_time() - cpu0, time.perf_counter() - wall0
                 train_cpu_total += train_cpu
                 train_wall_total += train_wall
+                train_cpu, train_wall = train_cpu + pending_cpu, train_wall + pending_wall
+                pending_cpu = pending_wall = 0.0
                 model, last_step = summary["model"], summary["step"]
                 if summary["interrupted"]:  # checkpointed mid-epoch; the next run finishes the epoch
                     stop.received = summary["interrupted"]
+                    pending_cpu, pending_wall = train_cpu, train_wall
+                    # An epoch whose last step ran: its training averages go with the time.
+                    pending_logs = ({k: float(v) for k, v in summary["logs"].items()}
+                                    if last_step == epoch * steps_per_epoch else {})
                     break
                 row = {"epoch": epoch, "step": summary["step"]}
                 row.update({k: float(v) for k, v in summary["logs"].items()})
@@ -276,6 +298,9 @@ def main(argv):
                 _print(row)
                 save()
             if stop.received:
+                # Training time not in a row yet (the epoch in flight): the resumed run adds it.
+                report["stopped"] = {"step": last_step, "train_cpu_seconds": round(pending_cpu, 3),
+                                     "train_wall_seconds": round(pending_wall, 3), "logs": pending_logs}
                 save()
                 print(f"reproduce: stopped by {stop.received} at step {last_step}, checkpointed and its epochs saved in "
                       f"{report_path} (run the same command to resume)", file=sys.stderr)

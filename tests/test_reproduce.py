@@ -49,6 +49,9 @@ def test_sigterm_stops_with_its_exit_code_and_a_resume_keeps_every_measured_epoc
     assert "reproduce: stopped by SIGTERM at step" in stderr and "Traceback" not in stderr, stderr
     before = _rows(model_dir)
     assert [row["epoch"] for row in before] == list(range(1, len(before) + 1))
+    with open(report, encoding="utf-8") as file:
+        stopped = json.load(file)["stopped"]  # the time spent in the epoch in flight, for the resumed run to count
+    assert stopped["step"] >= 10 * len(before) and stopped["train_cpu_seconds"] >= 0
 
     resumed = subprocess.run(_command(model_dir, mnist_dir, epochs=len(before) + 1), cwd=ROOT, env=_env(),
                              capture_output=True, text=True, timeout=600)
@@ -60,6 +63,10 @@ def test_sigterm_stops_with_its_exit_code_and_a_resume_keeps_every_measured_epoc
     assert after[-1]["step"] == 10 * (len(before) + 1)
     totals = [row["train_cpu_seconds_total"] for row in after]
     assert totals == sorted(totals) and totals[-1] > totals[len(before) - 1]
+    # The resumed epoch counts the stopped run's time in it (rows round to 0.1 s).
+    assert totals[-1] - totals[len(before) - 1] >= round(stopped["train_cpu_seconds"], 1) - 0.1
+    with open(report, encoding="utf-8") as file:
+        assert "stopped" not in json.load(file)  # a run that ends normally leaves nothing pending
     # --measure_every=2: even epochs and the last one are measured, the others keep their training averages.
     measured = [row["epoch"] for row in after if "discrete_accuracy" in row]
     assert measured == [e for e in range(1, len(after) + 1) if e % 2 == 0 or e == len(after)]
