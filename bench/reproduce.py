@@ -150,7 +150,7 @@ def _measure(model, dataset, metrics, sizes):
     return values
 
 
-def _previous_rows(report_path: str, latest_step: int) -> tuple[list[dict], dict[str, float]]:
+def _previous_rows(report_path: str, latest_step: int) -> tuple[list[dict], dict]:
     """What an earlier run of this model_dir saved, for the run that resumes from its newest checkpoint.
 
     Returns its per-epoch rows up to that checkpoint's step, and the training CPU and wall seconds it
