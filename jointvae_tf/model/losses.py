@@ -21,9 +21,9 @@ Another: a latent independence term, a Gaussian estimate of the mutual informati
 continuous and the discrete latents under the batch's aggregate posterior (`mi_continuous_discrete`),
 weighted by `latent_independence` (0, off, by default). The paper's prior p(z) p(c) makes z and c
 independent, but the capacity terms only hold each KL at its target, so nothing stops z from
-carrying what the categories carry (on MNIST the digit's identity, which then gets cut in two
-places). The term asks that the continuous code be distributed alike within every category, so
-what differs between categories is left to c.
+carrying what the categories should (the reading it was built to test on MNIST, where the digits
+get cut along style; `mi_continuous_discrete` says what its estimate showed). The term asks that
+the continuous code be distributed alike within every category.
 
 All functions take and return tensors; batch statistics are means over the
 batch, as in the reference code.
